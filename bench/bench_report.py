@@ -1,0 +1,75 @@
+"""Benchmark of the whole pipeline (issue: report pipeline figures).
+
+In a scratch copy of the repository's tracked files (set-up already done: this venv):
+1. cold `fission report` (no staged data, nothing built)          target ≤ 180 s
+2. the same again, nothing changed (re-executes nothing)          target ≤ 5 s
+3. one chapter's notebook edited: only it re-executes, HTML+PDF   target ≤ 45 s
+Prints one line per measurement and writes bench/results/report.json.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FISSION = Path(sys.executable).with_name("fission")
+
+
+def scratch_copy() -> Path:
+    dest = Path(tempfile.mkdtemp(prefix="fission-bench-"))
+    files = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.split()
+    for f in files:
+        src = REPO / f
+        if src.is_file():
+            (dest / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / f)
+    return dest
+
+
+def timed(cmd, cwd, env) -> tuple[float, str]:
+    start = time.perf_counter()
+    p = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
+    took = time.perf_counter() - start
+    if p.returncode != 0:
+        sys.exit(f"{' '.join(map(str, cmd))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}")
+    return took, p.stdout
+
+
+def main() -> None:
+    work = scratch_copy()
+    env = {**os.environ, "FISSION_HOME": str(work)}
+    report = [str(FISSION), "report"]
+    results = {}
+    try:
+        results["cold_report_s"], out = timed(report, work, env)
+        print(out.strip().splitlines()[-1])
+        results["unchanged_report_s"], out = timed(report, work, env)
+        assert "0 executed" in out, out
+        nbs = sorted((work / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        nb = nbs[-1]
+        data = json.loads(nb.read_text(encoding="utf-8"))
+        data["cells"][0]["source"] = "".join(data["cells"][0]["source"]) + "\n\n（修订）"
+        nb.write_text(json.dumps(data, ensure_ascii=False, indent=1), encoding="utf-8")
+        results["one_chapter_edited_s"], out = timed(report, work, env)
+        assert "1 executed" in out, out
+        results["edited_chapter"] = nb.stem
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    targets = {"cold_report_s": 180, "unchanged_report_s": 5, "one_chapter_edited_s": 45}
+    for k, limit in targets.items():
+        print(f"{k:<24} {results[k]:7.1f} s   (target ≤ {limit} s) "
+              f"{'ok' if results[k] <= limit else 'OVER'}")
+    out_dir = REPO / "bench" / "results"
+    out_dir.mkdir(exist_ok=True)
+    (out_dir / "report.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,127 @@
+"""The ``fission`` command: simulate, validate, data (stage), run, render, report."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from . import params as params_mod
+from .paths import BUILD, REPORT, STAGED
+
+
+def _edition(args):
+    return params_mod.load(args.params, args.set or [])
+
+
+def _stage(edition, force=False) -> dict:
+    from .data import staging
+    return staging.stage(edition, STAGED, force=force)
+
+
+def cmd_simulate(args) -> int:
+    from .data.simulate import simulate
+    ed = _edition(args)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        simulate(out, year=ed.year, users=ed.scale.users, seed=ed.seed)
+        print(f"simulated {ed.scale.users:,} users ({ed.compare_year}–{ed.year}) into {out}")
+        return 0
+    return cmd_data(args)
+
+
+def cmd_validate(args) -> int:
+    from .data import validate
+    return validate.run(Path(args.dir))
+
+
+def cmd_data(args) -> int:
+    ed = _edition(args)
+    m = _stage(ed, force=getattr(args, "force", False))
+    print(f"staged data for edition {ed.edition}: {STAGED / ed.edition} "
+          f"(fingerprint {m['fingerprint'][:12]})")
+    return 0
+
+
+def _run(ed, manifest, args) -> int:
+    from . import runner
+    chapters = [c.strip() for c in args.chapters.split(",")] if getattr(args, "chapters", None) else None
+    results = runner.run(ed, STAGED / ed.edition, manifest["fingerprint"], chapters=chapters,
+                         force=getattr(args, "force", False))
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def cmd_run(args) -> int:
+    from .data import staging
+    ed = _edition(args)
+    return _run(ed, staging.read_manifest(STAGED / ed.edition), args)
+
+
+def _render(ed, manifest, engine: str) -> None:
+    from . import publish
+    from .cover import cover, write_cover
+    c = cover(ed, manifest)
+    write_cover(BUILD, c)
+    publish.render(REPORT, engine=engine, cover=c)
+
+
+def cmd_render(args) -> int:
+    from .data import staging
+    ed = _edition(args)
+    _render(ed, staging.read_manifest(STAGED / ed.edition), args.engine)
+    return 0
+
+
+def cmd_report(args) -> int:
+    start = time.perf_counter()
+    ed = _edition(args)
+    manifest = _stage(ed, force=args.force_data)
+    code = _run(ed, manifest, args)
+    _render(ed, manifest, args.engine)
+    print(f"report for edition {ed.edition} built in {time.perf_counter() - start:.1f} s"
+          + ("" if code == 0 else " — with failed chapters (see above)"))
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="fission", description=__doc__)
+    p.add_argument("--params", "-P", default="params/default.yaml", help="edition parameters file")
+    p.add_argument("-p", "--set", action="append", metavar="KEY=VALUE",
+                   help="override a parameter, e.g. -p scale.users=20000 (repeatable)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    s = sub.add_parser("simulate", help="simulate the platform (into --out, or stage the edition)")
+    s.add_argument("--out", help="directory to write the tables and truth.json into")
+    s.set_defaults(fn=cmd_simulate)
+    s = sub.add_parser("validate", help="check a dataset directory against the data contract")
+    s.add_argument("dir")
+    s.set_defaults(fn=cmd_validate)
+    s = sub.add_parser("data", help="stage the edition's data as Parquet in data/staged/<edition>")
+    s.add_argument("--force", action="store_true", help="re-stage even if nothing changed")
+    s.set_defaults(fn=cmd_data)
+    for name, fn, helptext in (("run", cmd_run, "execute the chapter notebooks"),
+                               ("report", cmd_report, "data → run → render")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("--chapters", help="comma-separated chapter names (default: all)")
+        s.add_argument("--force", action="store_true", help="re-execute even if up to date")
+        if name == "report":
+            s.add_argument("--force-data", action="store_true", help="re-stage the data")
+            s.add_argument("--engine", default="auto", choices=["auto", "builtin", "quarto"])
+        s.set_defaults(fn=fn)
+    s = sub.add_parser("render", help="publish report.html and report.pdf from the executed chapters")
+    s.add_argument("--engine", default="auto", choices=["auto", "builtin", "quarto"])
+    s.set_defaults(fn=cmd_render)
+
+    args = p.parse_args(argv)
+    try:
+        return args.fn(args)
+    except params_mod.ParamsError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

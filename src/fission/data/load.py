@@ -1,0 +1,52 @@
+"""Open an edition's staged data as DuckDB views, one per contract table present.
+
+Metrics take the connection and push their heavy work down to DuckDB; only small aggregates
+come back to pandas."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+
+from .contract import TABLES
+
+
+def table_files(data_dir: Path, name: str) -> list[Path]:
+    """The Parquet or CSV files holding ``name`` in ``data_dir`` (a file, or a folder of parts)."""
+    data_dir = Path(data_dir)
+    for pattern in (f"{name}.parquet", f"{name}/*.parquet", f"{name}.csv", f"{name}/*.csv"):
+        hits = sorted(data_dir.glob(pattern))
+        if hits:
+            return hits
+    return []
+
+
+def scan_sql(files: list[Path]) -> str:
+    """A DuckDB table function reading ``files`` (all Parquet or all CSV)."""
+    quoted = ", ".join(f"'{f.as_posix()}'" for f in files)
+    if files[0].suffix == ".parquet":
+        return f"read_parquet([{quoted}])"
+    return f"read_csv([{quoted}], header=true, auto_detect=true)"
+
+
+def connect(data_dir: str | Path, memory_limit: str | None = None,
+            threads: int | None = None) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB connection with a view per table found in ``data_dir``."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data directory {data_dir} does not exist; run `make data` first")
+    con = duckdb.connect()
+    if memory_limit:
+        con.execute(f"SET memory_limit='{memory_limit}'")
+    if threads:
+        con.execute(f"SET threads={int(threads)}")
+    for name in TABLES:
+        files = table_files(data_dir, name)
+        if files:
+            con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM {scan_sql(files)}')
+    return con
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])

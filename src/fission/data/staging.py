@@ -1,0 +1,370 @@
+"""Stage an edition's data: simulate it (or convert the company's tables), check it against
+the contract, and publish it atomically as Parquet in ``data/staged/<edition>/`` with a
+``manifest.json``.
+
+    manifest = stage(edition)            # no-op (milliseconds) when nothing changed
+    manifest = read_manifest("2025")     # what `run` and the chapters read
+
+The manifest records what produced the data (``inputs``); when the inputs are unchanged the
+staged data is reused. A failed build never touches the previously staged data.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as _dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Callable
+
+from ..paths import REPO, STAGED
+from .contract import TABLES
+from .load import table_files
+from .validate import DUCK_TYPE, errors, q, raw_scan_sql, validate
+
+MANIFEST = "manifest.json"
+MANIFEST_VERSION = 1
+_HERE = Path(__file__).resolve().parent
+SIMULATOR_DIR = _HERE / "simulate"
+EXAMPLES_DIR = _HERE / "examples"
+
+
+class StagingError(RuntimeError):
+    """The data could not be staged; the message says why and what to do next."""
+
+
+class ManifestMissing(StagingError, FileNotFoundError):
+    """No staged data (or no manifest) for an edition."""
+
+
+def _log(msg: str) -> None:
+    print(f"[data] {msg}", file=sys.stderr, flush=True)
+
+
+# --- inputs: what produced the staged data ----------------------------------------------------
+def simulator_hash(sim_dir: Path = SIMULATOR_DIR) -> str | None:
+    """sha256 over the simulator's source (``simulate/**/*.py``, relative names + bytes)."""
+    h = hashlib.sha256()
+    files = sorted(p for p in Path(sim_dir).rglob("*.py") if "__pycache__" not in p.parts) \
+        if Path(sim_dir).is_dir() else []
+    sim_file = Path(sim_dir).with_suffix(".py")  # a single-module simulator
+    if sim_file.is_file():
+        files.append(sim_file)
+    if not files:
+        return None
+    for p in files:
+        h.update(p.relative_to(Path(sim_dir).parent).as_posix().encode() + b"\0")
+        h.update(p.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def contract_hash() -> str:
+    return hashlib.sha256((_HERE / "contract.py").read_bytes()).hexdigest()
+
+
+def source_dir(edition) -> Path:
+    """The directory of a ``data.source: directory`` edition (relative paths: from the repo)."""
+    p = Path(edition.data.path).expanduser()
+    return p if p.is_absolute() else (REPO / p)
+
+
+def source_files(src: Path) -> list[dict]:
+    """Every contract table file in ``src`` with its size and mtime (cheap to recompute)."""
+    out = []
+    for name in TABLES:
+        for f in table_files(src, name):
+            st = f.stat()
+            out.append({"table": name, "path": f.relative_to(src).as_posix(),
+                        "size": st.st_size, "mtime_ns": st.st_mtime_ns})
+    return out
+
+
+def inputs_for(edition, sim_dir: Path = SIMULATOR_DIR) -> dict:
+    """A description of everything that determines the staged data; equal inputs → reuse."""
+    common = {"manifest_version": MANIFEST_VERSION, "contract": contract_hash(), "year": edition.year}
+    if edition.simulated:
+        return {"source": "simulated", "seed": edition.seed, "users": edition.scale.users,
+                "simulator": simulator_hash(sim_dir), **common}
+    src = source_dir(edition)
+    return {"source": str(src.resolve()), "seed": None, "users": None,
+            "files": source_files(src) if src.is_dir() else [], **common}
+
+
+# --- fingerprint -------------------------------------------------------------------------------
+def staged_files(d: Path) -> dict[str, list[Path]]:
+    return {name: files for name in TABLES if (files := table_files(d, name))}
+
+
+def fingerprint(d: Path) -> str:
+    """sha256 over table names, file names and file bytes, in sorted order."""
+    h = hashlib.sha256()
+    for name, files in sorted(staged_files(Path(d)).items()):
+        h.update(name.encode() + b"\0")
+        for f in files:
+            h.update(f.relative_to(d).as_posix().encode() + b"\0")
+            with open(f, "rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    h.update(chunk)
+            h.update(b"\0")
+    return h.hexdigest()
+
+
+def short_fingerprint(manifest_or_fp: dict | str) -> str:
+    fp = manifest_or_fp["fingerprint"] if isinstance(manifest_or_fp, dict) else manifest_or_fp
+    return fp[:12]
+
+
+# --- building ----------------------------------------------------------------------------------
+def _duck():
+    import duckdb
+    con = duckdb.connect(":memory:")
+    con.execute("SET preserve_insertion_order=true")  # deterministic output files
+    con.execute("SET enable_progress_bar=false")
+    return con
+
+
+def convert_table(con, name: str, files: list[Path], out: Path) -> None:
+    """Write one contract table as Parquet with the contract's types (only contract columns)."""
+    t = TABLES[name]
+    scan = raw_scan_sql(files)
+    stored = {r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {scan}").fetchall()}
+    cols = []
+    for c in t.columns:
+        if c.name in stored:
+            cols.append(f"CAST({q(c.name)} AS {DUCK_TYPE[c.type]}) AS {q(c.name)}")
+        else:  # the validator has already said so; keep the column so the schema is whole
+            cols.append(f"CAST(NULL AS {DUCK_TYPE[c.type]}) AS {q(c.name)}")
+    target = out.as_posix().replace("'", "''")
+    con.execute(f"COPY (SELECT {', '.join(cols)} FROM {scan}) TO '{target}' "
+                f"(FORMAT parquet, COMPRESSION zstd)")
+
+
+def _rows(files: list[Path]) -> int:
+    import pyarrow.parquet as pq
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
+def _default_simulate():
+    try:
+        from .simulate import simulate  # noqa: PLC0415 - lazy: heavy, and written separately
+    except ImportError as e:
+        raise StagingError(f"the built-in simulator is not available ({e}); "
+                           "set data.source: directory in the edition's parameters to use your own tables") from e
+    return simulate
+
+
+def _fail_message(problems, edition, what: str) -> str:
+    lines = [p.line() for p in errors(problems)]
+    shown = "\n  ".join(lines[:40]) + (f"\n  … and {len(lines) - 40} more" if len(lines) > 40 else "")
+    if edition.simulated:
+        nxt = ("The simulator produced data that breaks the contract: this is a bug in "
+               "fission.data.simulate (or in contract.py); the previously staged data is untouched.")
+    else:
+        src = source_dir(edition)
+        nxt = (f"Fix these in {src} (or export the tables again) and run `make data` again; "
+               f"`fission validate {src}` checks the directory without staging. "
+               "The previously staged data is untouched.")
+    return f"{what} breaks the data contract ({len(lines)} rule{'s' if len(lines) != 1 else ''}):\n  {shown}\n{nxt}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _clean_leftovers(root: Path, name: str) -> None:
+    """Remove temp/trash dirs left by a build that was killed."""
+    for p in [*root.glob(f".{name}.tmp-*"), *root.glob(f".{name}.trash-*")]:
+        try:
+            pid = int(p.name.rsplit("-", 1)[1])
+        except ValueError:
+            continue
+        if pid != os.getpid() and not _pid_alive(pid):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _lock(root: Path, name: str):
+    import fcntl
+    with open(root / f".{name}.lock", "w") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _up_to_date(final: Path, inputs: dict) -> dict | None:
+    mf = final / MANIFEST
+    if not mf.is_file():
+        return None
+    try:
+        m = json.loads(mf.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if m.get("inputs") != inputs:
+        return None
+    for info in m.get("tables", {}).values():  # cheap check that nobody deleted a file
+        if not all((final / f).is_file() for f in info.get("files", [])):
+            return None
+    return m
+
+
+def stage(edition, root: Path = STAGED, simulate: Callable | None = None, force: bool = False) -> dict:
+    """Make ``root/<edition>/`` hold the edition's data, checked against the contract.
+
+    Reuses the staged data when its manifest's ``inputs`` equal the current ones (unless
+    ``force``). Otherwise builds in ``root/.<edition>.tmp-<pid>``, validates, writes the
+    manifest and swaps it in atomically. Raises ``StagingError`` (previous data untouched)."""
+    t0 = time.perf_counter()
+    root = Path(root)
+    name = edition.edition
+    final = root / name
+    inputs = inputs_for(edition)
+    if not force and (m := _up_to_date(final, inputs)):
+        _log(f"{final} is up to date (fingerprint {short_fingerprint(m)}), {time.perf_counter() - t0:.2f} s")
+        return m
+    if not edition.simulated:
+        src = source_dir(edition)
+        if not src.is_dir():
+            raise StagingError(f"data.path {src} is not a directory; set data.path in the edition's "
+                               "parameters to the folder holding your tables (Parquet or CSV)")
+    root.mkdir(parents=True, exist_ok=True)
+    with _lock(root, name):
+        if not force and (m := _up_to_date(final, inputs)):  # someone else staged it meanwhile
+            return m
+        _clean_leftovers(root, name)
+        tmp = root / f".{name}.tmp-{os.getpid()}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        try:
+            manifest = _build(edition, tmp, inputs, simulate, t0)
+            _swap(root, name, tmp)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+    _log(f"staged {final} (fingerprint {manifest['short_fingerprint']}) in {time.perf_counter() - t0:.1f} s")
+    return manifest
+
+
+def _build(edition, tmp: Path, inputs: dict, simulate, t0: float) -> dict:
+    con = None
+    if edition.simulated:
+        sim = simulate or _default_simulate()
+        t = time.perf_counter()
+        _log(f"simulating {edition.scale.users:,} users, year {edition.year}, seed {edition.seed} …")
+        sim(tmp, year=edition.year, users=edition.scale.users, seed=edition.seed)
+        _log(f"simulated in {time.perf_counter() - t:.1f} s")
+        # tables the simulator does not make (kept by analysts): the packaged examples
+        for tname, tab in TABLES.items():
+            ex = EXAMPLES_DIR / f"{tname}.csv"
+            if not tab.simulated and not table_files(tmp, tname) and ex.is_file():
+                con = con or _duck()
+                convert_table(con, tname, [ex], tmp / f"{tname}.parquet")
+        # a simulator writing CSV is converted in place (tmp is ours)
+        for tname, files in staged_files(tmp).items():
+            if files[0].suffix == ".csv":
+                con = con or _duck()
+                convert_table(con, tname, files, tmp / f"{tname}.parquet.part")
+                for f in files:
+                    f.unlink()
+                (tmp / f"{tname}.parquet.part").rename(tmp / f"{tname}.parquet")
+        source = "simulated"
+    else:
+        src = source_dir(edition)
+        t = time.perf_counter()
+        _log(f"checking {src} against the contract …")
+        problems = validate(src)
+        if errors(problems):
+            raise StagingError(_fail_message(problems, edition, f"the data in {src}"))
+        _log(f"checked in {time.perf_counter() - t:.1f} s; converting to Parquet …")
+        t = time.perf_counter()
+        con = _duck()
+        for tname in TABLES:
+            files = table_files(src, tname)
+            if files:
+                convert_table(con, tname, files, tmp / f"{tname}.parquet")
+        _log(f"converted in {time.perf_counter() - t:.1f} s")
+        source = str(src.resolve())
+    if con is not None:
+        con.close()
+
+    t = time.perf_counter()
+    _log("validating the staged tables …")
+    st: dict = {}
+    problems = validate(tmp, stats=st)
+    if errors(problems):
+        raise StagingError(_fail_message(problems, edition, "the staged data"))
+    for p in problems:
+        if p.rule not in ("table_absent", "foreign_key_skipped", "time_order_skipped"):
+            _log(f"warning: {p.line()}")
+    _log(f"valid ({st.get('tables', 0)} tables) in {time.perf_counter() - t:.1f} s")
+
+    tables = {}
+    for tname, files in staged_files(tmp).items():
+        tables[tname] = {"rows": _rows(files), "files": [f.relative_to(tmp).as_posix() for f in files]}
+    fp = fingerprint(tmp)
+    manifest = {
+        "edition": edition.edition,
+        "source": source,
+        "simulated": edition.simulated,
+        "seed": edition.seed if edition.simulated else None,
+        "users": edition.scale.users if edition.simulated else tables.get("users", {}).get("rows"),
+        "year": edition.year,
+        "made_at": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "tables": tables,
+        "fingerprint": fp,
+        "short_fingerprint": fp[:12],
+        "inputs": inputs,
+    }
+    (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
+    return manifest
+
+
+def _swap(root: Path, name: str, tmp: Path) -> None:
+    """Replace ``root/name`` by ``tmp``: old → trash, tmp → final, delete trash. If the second
+    rename fails the old directory is put back."""
+    final = root / name
+    trash = root / f".{name}.trash-{os.getpid()}"
+    shutil.rmtree(trash, ignore_errors=True)
+    had_old = final.exists()
+    if had_old:
+        os.replace(final, trash)
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        if had_old:
+            os.replace(trash, final)
+        raise
+    if had_old:
+        shutil.rmtree(trash, ignore_errors=True)
+
+
+def staged_dir(edition_or_name, root: Path = STAGED) -> Path:
+    name = getattr(edition_or_name, "edition", edition_or_name)
+    return Path(root) / str(name)
+
+
+def read_manifest(edition_or_dir, root: Path = STAGED) -> dict:
+    """The manifest of an edition's staged data (an edition name, an Edition, or a directory)."""
+    if isinstance(edition_or_dir, Path) or (isinstance(edition_or_dir, str) and os.sep in edition_or_dir):
+        d = Path(edition_or_dir)
+    else:
+        d = staged_dir(edition_or_dir, root)
+    mf = d / MANIFEST
+    if not mf.is_file():
+        raise ManifestMissing(f"no staged data in {d} ({MANIFEST} missing); run `make data` "
+                              "(or `fission data`) to simulate or stage the edition's data first")
+    try:
+        return json.loads(mf.read_text(encoding="utf-8"))
+    except ValueError as e:
+        raise ManifestMissing(f"{mf} is damaged ({e}); run `make data` to stage the data again") from None

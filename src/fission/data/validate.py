@@ -1,0 +1,613 @@
+"""Check a directory of tables against the data contract (``contract.TABLES``).
+
+Every check is one aggregate DuckDB query over the files, so it scales to 100M-row tables:
+only counts and at most three example rows per broken rule come back to Python. The input
+is only ever read (an in-memory DuckDB connection whose spill directory is a private temp
+directory).
+
+    problems = validate("data/raw/acme")       # list[Problem]
+    print(format_report(problems))
+    exit_code = run("data/raw/acme")             # what `fission validate DIR` calls
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import shutil
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Iterable
+
+import duckdb
+
+from .contract import TABLES, Column, Table
+from .load import table_files
+
+N_EXAMPLES = 3
+
+# --- types ------------------------------------------------------------------------------------
+_INTS = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT",
+         "UTINYINT", "USMALLINT", "UINTEGER", "UBIGINT", "UHUGEINT"}
+_REALS = {"FLOAT", "DOUBLE", "DECIMAL"}
+_TS = {"TIMESTAMP", "TIMESTAMP_NS", "TIMESTAMP_MS", "TIMESTAMP_S"}
+
+#: contract type -> the DuckDB type families accepted in a Parquet file
+ACCEPTED: dict[str, set[str]] = {
+    "id": _INTS, "int": _INTS,
+    "money": _INTS | _REALS, "float": _INTS | _REALS,
+    "ts": _TS, "date": {"DATE"},
+    "str": {"VARCHAR"}, "cat": {"VARCHAR"},
+    "bool": {"BOOLEAN"},
+}
+#: contract type -> the DuckDB type a value is cast to (CSV input, staging)
+DUCK_TYPE: dict[str, str] = {
+    "id": "BIGINT", "int": "BIGINT", "money": "DOUBLE", "float": "DOUBLE",
+    "ts": "TIMESTAMP", "date": "DATE", "str": "VARCHAR", "cat": "VARCHAR", "bool": "BOOLEAN",
+}
+TYPE_LEGEND: dict[str, str] = {
+    "id": "64-bit integer identifier (Parquet INT64; any integer type is accepted)",
+    "int": "integer count or code (any integer type)",
+    "float": "real number (DOUBLE/FLOAT/DECIMAL or integer)",
+    "money": "amount in CNY (DOUBLE/FLOAT/DECIMAL or integer)",
+    "ts": "timestamp, UTC+8 wall time without a zone (Parquet TIMESTAMP; CSV `2025-03-01 10:00:00`)",
+    "date": "calendar date (Parquet DATE; CSV `2025-03-01`)",
+    "str": "free text (VARCHAR)",
+    "cat": "text from the closed list given for the column (VARCHAR)",
+    "bool": "true/false (Parquet BOOLEAN; CSV `true`/`false`)",
+}
+
+
+def _family(duck_type: str) -> str:
+    t = duck_type.upper().strip()
+    if t.startswith("DECIMAL"):
+        return "DECIMAL"
+    return t
+
+
+def type_ok(contract_type: str, duck_type: str) -> bool:
+    """Whether a column stored as ``duck_type`` satisfies the contract type."""
+    return _family(duck_type) in ACCEPTED[contract_type]
+
+
+def _type_hint(col: Column, duck_type: str) -> str:
+    fam = _family(duck_type)
+    if col.type in ("id", "int") and fam in ("DOUBLE", "FLOAT"):
+        return " (an integer column with nulls written from pandas becomes float: use dtype 'Int64')"
+    if col.type == "ts" and fam.startswith("TIMESTAMP WITH TIME ZONE"):
+        return " (the contract wants UTC+8 wall time without a zone: convert, then drop the zone)"
+    if col.type == "ts" and fam == "VARCHAR":
+        return " (write timestamps as Parquet TIMESTAMP, or as `YYYY-MM-DD HH:MM:SS` in CSV)"
+    return ""
+
+
+# --- problems ---------------------------------------------------------------------------------
+@dataclass
+class Problem:
+    table: str
+    column: str | None
+    rule: str            # missing_table, table_absent, unreadable, missing_column, extra_column,
+    #                      type, not_null, allowed, min, max, finite, primary_key, foreign_key,
+    #                      foreign_key_skipped, time_order, time_order_skipped, unknown_table, empty
+    message: str         # what is wrong, without the count ("time order a >= b broken")
+    count: int = 0       # offending rows (0 for structural problems)
+    examples: list[dict] = field(default_factory=list)
+    severity: str = "error"   # 'error' | 'warning'
+
+    @property
+    def where(self) -> str:
+        return f"{self.table}.{self.column}" if self.column else self.table
+
+    def line(self) -> str:
+        """One line: where, what, how many, and up to three example rows."""
+        s = f"{self.where}: {self.message}"
+        if self.count:
+            s += f" in {self.count:,} row{'s' if self.count != 1 else ''}"
+        if self.examples:
+            s += ", e.g. " + "; ".join(_fmt_example(e) for e in self.examples[:N_EXAMPLES])
+        return s
+
+
+def _fmt_value(v) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, _dt.datetime):
+        return v.strftime("%Y-%m-%d %H:%M" if not (v.second or v.microsecond) else "%Y-%m-%d %H:%M:%S")
+    if isinstance(v, _dt.date):
+        return v.isoformat()
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, Decimal):
+        return str(v)
+    if isinstance(v, str):
+        return repr(v) if (v == "" or v != v.strip() or len(v) > 40) else v
+    return str(v)
+
+
+def _fmt_example(row: dict) -> str:
+    """``{'__id': {...}, rest}`` -> ``order_id=5 (order_ts=..., shipped_ts=...)``."""
+    ident = row.get("__id") or {}
+    rest = {k: v for k, v in row.items() if k != "__id"}
+    head = ", ".join(f"{k}={_fmt_value(v)}" for k, v in ident.items())
+    tail = ", ".join(f"{k}={_fmt_value(v)}" for k, v in rest.items())
+    if head and tail:
+        return f"{head} ({tail})"
+    return head or tail
+
+
+def format_report(problems: list[Problem], n_tables: int | None = None) -> str:
+    """One line per problem (errors first), then a summary line."""
+    lines = []
+    for p in sorted(problems, key=lambda p: p.severity != "error"):
+        lines.append(f"{'ERROR' if p.severity == 'error' else 'warn '} {p.line()}")
+    lines.append(summary(problems, n_tables))
+    return "\n".join(lines)
+
+
+def summary(problems: list[Problem], n_tables: int | None = None) -> str:
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    n = n_tables if n_tables is not None else len({p.table for p in problems})
+    w = f" ({warnings} warning{'s' if warnings != 1 else ''})" if warnings else ""
+    if errors:
+        return f"{n} tables checked, {errors} rule{'s' if errors != 1 else ''} broken{w}"
+    return f"all {n} tables pass the contract{w}"
+
+
+# --- SQL helpers ------------------------------------------------------------------------------
+def q(name: str) -> str:
+    """Quote an identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(v) -> str:
+    """A SQL literal for a closed-list value."""
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    return "'" + str(v).replace("'", "''") + "'"
+
+
+def _files_sql(files: list[Path]) -> str:
+    return "[" + ", ".join("'" + f.as_posix().replace("'", "''") + "'" for f in files) + "]"
+
+
+def raw_scan_sql(files: list[Path]) -> str:
+    """How the validator (and staging) read a table: Parquet as stored, CSV all as text so
+    that a bad value is reported rather than silently changing the column's type."""
+    if files[0].suffix == ".parquet":
+        return f"read_parquet({_files_sql(files)}, union_by_name=true)"
+    return f"read_csv({_files_sql(files)}, header=true, auto_detect=true, all_varchar=true, union_by_name=true)"
+
+
+class _Src:
+    """One table as found in the directory: files, stored types, and typed column expressions."""
+
+    def __init__(self, con, table: Table, files: list[Path]):
+        self.table = table
+        self.files = files
+        self.csv = files[0].suffix != ".parquet"
+        self.scan = raw_scan_sql(files)
+        rows = con.execute(f"DESCRIBE SELECT * FROM {self.scan}").fetchall()
+        self.stored: dict[str, str] = {r[0]: r[1] for r in rows}
+        self.present = [c for c in table.columns if c.name in self.stored]
+        self.bad_type: set[str] = set()   # columns whose values are not checked
+
+    def ok(self, *cols: str) -> bool:
+        return all(c in self.stored and c not in self.bad_type for c in cols)
+
+    def cte(self) -> str:
+        """``SELECT`` giving the contract columns with contract types (plus ``<c>__raw`` for CSV)."""
+        parts = []
+        for c in self.present:
+            if self.csv:
+                parts.append(f"TRY_CAST({q(c.name)} AS {DUCK_TYPE[c.type]}) AS {q(c.name)}")
+                parts.append(f"{q(c.name)} AS {q(c.name + '__raw')}")
+            else:
+                parts.append(q(c.name))
+        return f"SELECT {', '.join(parts) or '1 AS __none'} FROM {self.scan}"
+
+    def id_cols(self) -> list[str]:
+        """Columns that identify a row in examples: the key, or the first two columns."""
+        cols = list(self.table.key) or [c.name for c in self.table.columns[:2]]
+        return [c for c in cols if c in self.stored]
+
+
+class _Checker:
+    def __init__(self, data_dir: Path, memory_limit: str | None, threads: int | None):
+        self.dir = data_dir
+        self._tmp = tempfile.mkdtemp(prefix="fission-validate-")
+        self.con = duckdb.connect(":memory:")
+        self.con.execute(f"SET temp_directory='{self._tmp}'")
+        self.con.execute("SET preserve_insertion_order=false")
+        self.con.execute("SET enable_progress_bar=false")
+        if memory_limit:
+            self.con.execute(f"SET memory_limit='{memory_limit}'")
+        if threads:
+            self.con.execute(f"SET threads={int(threads)}")
+        self.srcs: dict[str, _Src] = {}
+        self.problems: list[Problem] = []
+        self.rows: dict[str, int] = {}
+
+    def close(self):
+        self.con.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def add(self, *a, **kw):
+        self.problems.append(Problem(*a, **kw))
+
+    # -- examples --
+    def examples(self, src: _Src, where: str, cols: list, raw: bool = False,
+                 ctes: str = "", frm: str = "src") -> list[dict]:
+        """Up to three offending rows: identifying columns plus ``cols`` (names of ``src``
+        columns, or ``(sql, label)`` pairs)."""
+        items = []
+        for c in cols:
+            if isinstance(c, tuple):
+                items.append(c)
+            else:
+                items.append((f"src.{q(c + '__raw')}" if raw and src.csv else f"src.{q(c)}", c))
+        labels = [lab for _, lab in items]
+        ids = [c for c in src.id_cols() if c not in labels]
+        sel = [f"src.{q(c)}" for c in ids] + [e for e, _ in items]
+        sql = (f"WITH src AS ({src.cte()}){ctes} SELECT {', '.join(sel)} FROM {frm} "
+               f"WHERE {where} LIMIT {N_EXAMPLES}")
+        try:
+            rows = self.con.execute(sql).fetchall()
+        except duckdb.Error:
+            return []
+        out = []
+        for r in rows:
+            d = {"__id": dict(zip(ids, r[:len(ids)]))}
+            d.update(zip(labels, r[len(ids):]))
+            out.append(d)
+        return out
+
+    # -- per table --
+    def load(self, t: Table) -> _Src | None:
+        files = table_files(self.dir, t.name)
+        if not files:
+            return None
+        try:
+            src = _Src(self.con, t, files)
+        except duckdb.Error as e:
+            msg = str(e).strip().splitlines()[0][:300]
+            self.add(t.name, None, "unreadable", f"cannot read {', '.join(f.name for f in files[:3])}: {msg}")
+            return None
+        self.srcs[t.name] = src
+        return src
+
+    def structure(self, src: _Src):
+        t = src.table
+        for c in t.columns:
+            if c.name not in src.stored:
+                self.add(t.name, c.name, "missing_column",
+                         f"column missing (the contract requires it; found: {', '.join(src.stored)})")
+        for name in src.stored:
+            if name not in t.names:
+                self.add(t.name, name, "extra_column",
+                         "column not in the contract (ignored, not staged)", severity="warning")
+        if src.csv:
+            return
+        for c in src.present:
+            if not type_ok(c.type, src.stored[c.name]):
+                src.bad_type.add(c.name)
+                self.add(t.name, c.name, "type",
+                         f"type {src.stored[c.name]} does not fit contract type {c.type} "
+                         f"(accepted: {', '.join(sorted(ACCEPTED[c.type]))}){_type_hint(c, src.stored[c.name])}; "
+                         "its values were not checked")
+
+    def column_rules(self, src: _Src) -> list[tuple[str, str | None, str, str, list[str], bool]]:
+        """(rule, column, message, bad-row condition, example columns, raw?) for one scan."""
+        t = src.table
+        rules = []
+        for c in src.present:
+            n = q(c.name)
+            if src.csv:
+                raw = q(c.name + "__raw")
+                cond = f"{raw} IS NOT NULL AND {n} IS NULL"
+                if c.type in ("id", "int"):
+                    cond = (f"{raw} IS NOT NULL AND ({n} IS NULL OR "
+                            f"TRY_CAST({raw} AS DOUBLE) IS DISTINCT FROM {n}::DOUBLE)")
+                if c.type not in ("str", "cat"):
+                    rules.append(("type", c.name, f"value not readable as {c.type} ({DUCK_TYPE[c.type]})",
+                                  cond, [c.name], True))
+            if c.name in src.bad_type:
+                continue
+            if not c.nullable:
+                rules.append(("not_null", c.name, "null in a non-nullable column",
+                              f"{n} IS NULL" + (f" AND {q(c.name + '__raw')} IS NULL" if src.csv else ""),
+                              [c.name], False))
+            if c.allowed is not None:
+                vals = ", ".join(lit(v) for v in c.allowed)
+                shown = ", ".join(str(v) for v in c.allowed)
+                rules.append(("allowed", c.name, f"value outside the closed list [{shown}]",
+                              f"{n} IS NOT NULL AND {n} NOT IN ({vals})", [c.name], False))
+            real = (src.csv and c.type in ("money", "float")) or \
+                   (not src.csv and _family(src.stored.get(c.name, "")) in ("FLOAT", "DOUBLE"))
+            if real:
+                rules.append(("finite", c.name, "NaN or infinite value",
+                              f"(isnan({n}) OR isinf({n}))", [c.name], False))
+            if c.min is not None:
+                what = "negative amount" if (c.type == "money" and c.min == 0) else f"value below minimum {c.min:g}"
+                rules.append(("min", c.name, what, f"{n} < {c.min!r}", [c.name], False))
+            if c.max is not None:
+                rules.append(("max", c.name, f"value above maximum {c.max:g}", f"{n} > {c.max!r}", [c.name], False))
+        for o in t.time_order:
+            if o.via is None and src.ok(o.later, o.earlier):
+                rules.append(("time_order", o.later, f"time order {o.later} >= {o.earlier} broken",
+                              f"{q(o.later)} < {q(o.earlier)}", [o.earlier, o.later], False))
+        return rules
+
+    def scan_table(self, src: _Src):
+        t = src.table
+        rules = self.column_rules(src)
+        aggs = ["count(*)"] + [f"count(*) FILTER (WHERE {r[3]})" for r in rules]
+        res = self.con.execute(f"WITH src AS ({src.cte()}) SELECT {', '.join(aggs)} FROM src").fetchone()
+        self.rows[t.name] = res[0]
+        if res[0] == 0:
+            self.add(t.name, None, "empty", "table has no rows", severity="warning")
+        # type problems first: they switch off the other checks of their column
+        broken = [(r, n) for r, n in zip(rules, res[1:]) if n]
+        for (rule, col, msg, cond, cols, raw), n in broken:
+            if rule == "type":
+                src.bad_type.add(col)
+                self.add(t.name, col, rule, msg + "; its other checks were skipped", n,
+                         self.examples(src, cond, cols, raw=True))
+        for (rule, col, msg, cond, cols, raw), n in broken:
+            if rule != "type" and not (set(cols) & src.bad_type):
+                self.add(t.name, col, rule, msg, n, self.examples(src, cond, cols))
+
+    def primary_key(self, src: _Src):
+        t = src.table
+        if not t.key or not src.ok(*t.key):
+            return
+        k = ", ".join(q(c) for c in t.key)
+        notnull = " AND ".join(f"{q(c)} IS NOT NULL" for c in t.key)
+        sql = (f"WITH src AS ({src.cte()}), d AS (SELECT {k}, count(*) AS n FROM src WHERE {notnull} "
+               f"GROUP BY ALL HAVING count(*) > 1) SELECT count(*), coalesce(sum(n), 0) FROM d")
+        nkeys, nrows = self.con.execute(sql).fetchone()
+        if not nkeys:
+            return
+        ex = self.con.execute(
+            f"WITH src AS ({src.cte()}) SELECT {k}, count(*) AS n FROM src WHERE {notnull} "
+            f"GROUP BY ALL HAVING count(*) > 1 LIMIT {N_EXAMPLES}").fetchall()
+        examples = [{"__id": dict(zip(t.key, r[:-1])), "rows": r[-1]} for r in ex]
+        label = "primary key" if len(t.key) == 1 else f"composite key ({', '.join(t.key)})"
+        self.add(t.name, ",".join(t.key) if len(t.key) > 1 else t.key[0], "primary_key",
+                 f"{label} not unique: {nkeys:,} value{'s' if nkeys != 1 else ''} repeated", int(nrows), examples)
+
+    def _parent(self, ref: str, child: Table, what: str, col: str) -> tuple[_Src, str] | None:
+        ptable, pcol = ref.split(".")
+        psrc = self.srcs.get(ptable)
+        if psrc is None:
+            if ptable in TABLES and not table_files(self.dir, ptable):
+                self.add(child.name, col, f"{what}_skipped",
+                         f"{what.replace('_', ' ')} to {ref} not checked: table {ptable} absent",
+                         severity="warning")
+            return None
+        if not psrc.ok(pcol):
+            return None
+        return psrc, pcol
+
+    def foreign_keys(self, src: _Src):
+        t = src.table
+        checks = []
+        for c in src.present:
+            if not c.fk or not src.ok(c.name):
+                continue
+            par = self._parent(c.fk, t, "foreign_key", c.name)
+            if par:
+                checks.append((c, *par))
+        if not checks:
+            return
+        ctes, flags = [f"src AS ({src.cte()})"], []
+        for i, (c, psrc, pcol) in enumerate(checks):
+            ctes.append(f"p{i} AS ({psrc.cte()})")
+            flags.append(f"({q(c.name)} IS NULL OR {q(c.name)} IN (SELECT {q(pcol)} FROM p{i})) AS f{i}")
+        aggs = ", ".join(f"count(*) FILTER (WHERE NOT f{i})" for i in range(len(checks)))
+        res = self.con.execute(f"WITH {', '.join(ctes)} SELECT {aggs} FROM (SELECT {', '.join(flags)} FROM src)").fetchone()
+        for i, ((c, psrc, pcol), n) in enumerate(zip(checks, res)):
+            if not n:
+                continue
+            cte = f", p AS ({psrc.cte()})"
+            where = f"{q(c.name)} IS NOT NULL AND {q(c.name)} NOT IN (SELECT {q(pcol)} FROM p)"
+            self.add(t.name, c.name, "foreign_key",
+                     f"foreign key to {c.fk} dangling (no such {psrc.table.name} row)", n,
+                     self.examples(src, where, [c.name], ctes=cte))
+
+    def cross_time_order(self, src: _Src):
+        t = src.table
+        for o in t.time_order:
+            if o.via is None or not src.ok(o.later, o.via):
+                continue
+            fk = t.column(o.via).fk
+            ptable, pcol = o.earlier.split(".")
+            par = self._parent(f"{ptable}.{pcol}", t, "time_order", o.later)
+            if not par or not fk:
+                continue
+            psrc, _ = par
+            pkey = fk.split(".")[1]
+            if not psrc.ok(pkey):
+                continue
+            ctes = f", p AS ({psrc.cte()})"
+            frm = f"src JOIN p ON src.{q(o.via)} = p.{q(pkey)}"
+            where = (f"src.{q(o.later)} IS NOT NULL AND p.{q(pcol)} IS NOT NULL "
+                     f"AND src.{q(o.later)} < p.{q(pcol)}")
+            n = self.con.execute(f"WITH src AS ({src.cte()}){ctes} SELECT count(*) FROM {frm} WHERE {where}").fetchone()[0]
+            if n:
+                cols = [o.via, (f"p.{q(pcol)}", o.earlier), o.later]
+                ex = self.examples(src, where, cols, ctes=ctes, frm=frm)
+                self.add(t.name, o.later, "time_order",
+                         f"time order {o.later} >= {o.earlier} (via {o.via}) broken", n, ex)
+
+
+def validate(data_dir: str | Path, tables: Iterable[str] | None = None, *,
+             memory_limit: str | None = "4GB", threads: int | None = None,
+             stats: dict | None = None) -> list[Problem]:
+    """Check the tables in ``data_dir`` against the contract; return the problems found
+    (errors and warnings). ``tables`` limits the check to some contract tables (foreign keys
+    still look at the others). ``stats``, if given, receives ``{'tables': n, 'rows': {...}}``."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data directory {data_dir} does not exist")
+    names = list(TABLES) if tables is None else list(tables)
+    for n in names:
+        if n not in TABLES:
+            raise KeyError(f"no table {n!r} in the data contract; known: {', '.join(TABLES)}")
+    ck = _Checker(data_dir, memory_limit, threads)
+    try:
+        # load every present table (parents of foreign keys too), report absent ones
+        for name, t in TABLES.items():
+            src = ck.load(t)
+            if src is None and name in names and table_files(data_dir, name) == []:
+                if t.required:
+                    ck.add(name, None, "missing_table",
+                           f"required table missing (expected {name}.parquet, {name}/*.parquet, "
+                           f"{name}.csv or {name}/*.csv)")
+                else:
+                    ck.add(name, None, "table_absent", f"optional table {name} absent", severity="warning")
+        if tables is None:
+            known = set(TABLES)
+            for p in sorted(data_dir.iterdir()):
+                stem = p.name.split(".")[0]
+                if stem in known or p.name.startswith(".") or p.name == "manifest.json":
+                    continue
+                if p.suffix in (".parquet", ".csv") or (p.is_dir() and (any(p.glob("*.parquet")) or any(p.glob("*.csv")))):
+                    ck.add(stem, None, "unknown_table", f"{p.name} is not a contract table (ignored)",
+                           severity="warning")
+        todo = [ck.srcs[n] for n in names if n in ck.srcs]
+        for src in todo:
+            ck.structure(src)
+        for src in todo:
+            try:
+                ck.scan_table(src)
+            except duckdb.Error as e:
+                ck.add(src.table.name, None, "unreadable", f"cannot scan: {str(e).strip().splitlines()[0][:300]}")
+                src.bad_type.update(src.stored)
+        for src in todo:
+            ck.primary_key(src)
+            ck.foreign_keys(src)
+            ck.cross_time_order(src)
+        if stats is not None:
+            stats["tables"] = len(todo)
+            stats["rows"] = dict(ck.rows)
+        return ck.problems
+    finally:
+        ck.close()
+
+
+def errors(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity == "error"]
+
+
+def run(data_dir: str | Path, tables: Iterable[str] | None = None, out=None) -> int:
+    """Validate, print one line per problem and a summary; exit code 0 when no errors,
+    1 when a rule is broken, 2 when the directory does not exist."""
+    out = out or sys.stdout
+    try:
+        st: dict = {}
+        problems = validate(data_dir, tables, stats=st)
+    except FileNotFoundError as e:
+        print(f"ERROR {e}", file=out)
+        return 2
+    print(format_report(problems, st.get("tables")), file=out)
+    return 1 if errors(problems) else 0
+
+
+# --- documentation ----------------------------------------------------------------------------
+def _md(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+def column_markdown(t: Table) -> str:
+    """The Markdown table of one contract table's columns (as in data/README.md)."""
+    lines = ["| column | type | nullable | allowed values / bounds | foreign key | notes |",
+             "|---|---|---|---|---|---|"]
+    for c in t.columns:
+        rule = ""
+        if c.allowed is not None:
+            rule = ", ".join(f"`{v}`" for v in c.allowed)
+        elif c.min is not None or c.max is not None:
+            lo = f"{c.min:g}" if c.min is not None else ""
+            hi = f"{c.max:g}" if c.max is not None else ""
+            rule = f"≥ {lo}" if hi == "" else (f"≤ {hi}" if lo == "" else f"{lo} – {hi}")
+        notes = c.doc
+        if c.name in t.key:
+            notes = ("key" + ("; " + notes if notes else ""))
+        lines.append(f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {_md(rule)} | "
+                     f"{f'`{c.fk}`' if c.fk else ''} | {_md(notes)} |")
+    return "\n".join(lines)
+
+
+#: purpose of each table, for people (used where the contract's own ``doc`` is empty)
+PURPOSE: dict[str, str] = {
+    "users": "One row per registered user: when and how they arrived, who referred them, where they live.",
+    "shares": "One row per share (invitation, group-buy link, post) sent by a user.",
+    "share_visits": "One row per visit that came from a share; signup and first order when converted.",
+    "group_buys": "One row per group buy (拼团) opened by a leader; whether it filled in time.",
+    "group_members": "Who joined which group buy, and whether they were new to the platform.",
+    "campaigns": "Marketing campaigns (KOL, group buy, coupon, live, content, ads) with their cost.",
+    "kols": "Key opinion leaders (达人) the platform works with, by platform and tier.",
+    "live_sessions": "Live-stream sessions with their audience.",
+    "items": "The catalogue: one row per item (SKU) with its category, brand, price and supplier.",
+    "orders": "One row per order: value, discount, channel, attribution, status and logistics.",
+    "order_items": "The lines of each order.",
+    "events": "Behaviour log (views, clicks, carts, searches, recommendation impressions); the large table.",
+    "experiments": "A/B tests: what was tested, when, and the primary metric.",
+    "assignments": "Which user saw which variant of which experiment.",
+    "reviews": "Product reviews left after an order.",
+    "tickets": "Customer-service tickets with response and resolution times and satisfaction.",
+    "returns": "Return and refund requests, including 7-day no-reason returns (七天无理由).",
+    "suppliers": "Suppliers of the catalogue.",
+    "purchase_orders": "Purchase orders to suppliers: promised and actual receipt, defects.",
+    "inventory": "Daily stock snapshots per item and warehouse.",
+    "risk_register": "Risks kept by analysts (not simulated); an example file ships with the package.",
+    "market": "External macro figures (market size, growth, users) with their source; not simulated.",
+}
+
+
+def contract_markdown() -> str:
+    """The per-table sections of data/README.md, generated from ``contract.TABLES``."""
+    out = []
+    for t in TABLES.values():
+        out.append(f"### `{t.name}`\n")
+        bits = ["**required**" if t.required else "optional"]
+        bits.append(f"key: {', '.join(f'`{k}`' for k in t.key)}" if t.key else "no key")
+        if not t.simulated:
+            bits.append("not simulated")
+        out.append(" · ".join(bits) + "\n")
+        purpose = t.doc or PURPOSE.get(t.name, "")
+        if purpose:
+            out.append(purpose + "\n")
+        out.append(column_markdown(t) + "\n")
+        if t.time_order:
+            rules = []
+            for o in t.time_order:
+                via = f" (through `{o.via}`)" if o.via else ""
+                rules.append(f"`{o.later}` ≥ `{o.earlier}`{via}")
+            out.append("Time order, where both are present: " + "; ".join(rules) + ".\n")
+    return "\n".join(out)
+
+
+README_BEGIN = "<!-- contract:begin (generated by fission.data.validate.update_readme) -->"
+README_END = "<!-- contract:end -->"
+
+
+def type_legend_markdown() -> str:
+    return "\n".join(["| type | meaning |", "|---|---|"] +
+                      [f"| {k} | {_md(v)} |" for k, v in TYPE_LEGEND.items()])
+
+
+def update_readme(path: str | Path | None = None) -> Path:
+    """Regenerate the contract section of ``data/README.md`` (between the markers) from
+    ``contract.TABLES``; the rest of the file is left as written."""
+    from ..paths import REPO
+    path = Path(path) if path else REPO / "data" / "README.md"
+    text = path.read_text(encoding="utf-8")
+    a, b = text.index(README_BEGIN), text.index(README_END)
+    text = text[:a] + README_BEGIN + "\n\n" + contract_markdown() + "\n" + text[b:]
+    path.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,61 @@
+"""Shared helpers for the metric modules: table checks, period handling, the data end."""
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+PERIODS = ("day", "week", "month", "quarter", "year")
+
+
+class MissingTableError(LookupError):
+    """A table the analysis needs is not in the edition's data."""
+
+
+def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    return bool(con.execute(
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])
+
+
+def require(con: duckdb.DuckDBPyConnection, *tables: str, needed_for: str) -> None:
+    """Raise :class:`MissingTableError` naming every absent table and the analysis needing it."""
+    missing = [t for t in tables if not has_table(con, t)]
+    if missing:
+        raise MissingTableError(
+            f"table(s) {', '.join(repr(t) for t in missing)} not found in the data, but "
+            f"{needed_for} needs them; add them to the edition's data (see the data contract)")
+
+
+def check_period(period: str) -> str:
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS}, got {period!r}")
+    return period
+
+
+def query(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pd.DataFrame:
+    return con.execute(sql, params or []).df()
+
+
+def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
+    """The end of the observed data: the latest order, signup, share or visit timestamp
+    present. Windows ending after it are not fully observed."""
+    parts = []
+    for t, c in (("orders", "order_ts"), ("users", "signup_ts"), ("shares", "share_ts"),
+                 ("share_visits", "visit_ts")):
+        if has_table(con, t):
+            parts.append(f"(SELECT max({c})::TIMESTAMP FROM {t})")
+    if not parts:
+        raise MissingTableError("no table with timestamps (orders, users, shares) found")
+    return pd.Timestamp(con.execute(f"SELECT greatest({', '.join(parts)})").fetchone()[0])
+
+
+def ts_literal(ts) -> str:
+    """A SQL TIMESTAMP literal for ``ts`` (anything pandas can parse)."""
+    return f"TIMESTAMP '{pd.Timestamp(ts).strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+
+
+def in_list(values, name: str, allowed) -> list:
+    values = [values] if isinstance(values, str) else list(values)
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise ValueError(f"{name} must be among {tuple(allowed)}, got {bad}")
+    return values

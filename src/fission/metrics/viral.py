@@ -1,0 +1,97 @@
+"""Viral coefficient (K-factor), viral cycle time and visits per share (chapter 3).
+
+Definitions, for a signup cohort (users whose ``signup_ts`` falls in a period) restricted to
+users whose first ``window_days`` after signup are fully observed
+(``signup_ts + window_days <= data end``):
+
+* ``cohort_size`` – users in the cohort (all of them, whatever they shared);
+* ``shares`` – shares (of the mechanism) the cohort sent in ``[signup_ts, signup_ts + window)``;
+* ``invites_per_user`` = shares / cohort_size;
+* ``visits`` – all share_visits of those shares; ``visits_per_share`` (分享回流比) = visits / shares;
+* ``signups`` – visits of those shares with a non-null ``signup_user_id`` (referred signups);
+* ``invite_conversion`` = signups / shares; ``k_factor`` = invites_per_user × invite_conversion
+  = signups / cohort_size;
+* ``cycle_days_median`` / ``cycle_days_mean`` – viral cycle time: days from the sharer's signup
+  to the referee's signup, over those referred signups.
+
+Mechanism ``'all'`` rows pool every mechanism (so its K is the sum of the mechanisms' K).
+"""
+from __future__ import annotations
+
+import duckdb
+import pandas as pd
+
+from ..data.contract import MECHANISMS
+from ._sql import check_period, query, require, ts_literal
+from ._sql import data_end as _data_end
+
+
+def _viral(con, window_days: float, period: str | None, data_end) -> pd.DataFrame:
+    require(con, "users", "shares", "share_visits",
+            needed_for="the viral coefficient and cycle time (chapter 3)")
+    if window_days <= 0:
+        raise ValueError("window_days must be positive")
+    dend = _data_end(con) if data_end is None else pd.Timestamp(data_end)
+    win = f"INTERVAL ({float(window_days) * 86400.0}) SECOND"
+    cohort = ("'all'" if period is None
+              else f"date_trunc('{check_period(period)}', signup_ts)::DATE")
+    mechs = ", ".join(f"('{m}')" for m in MECHANISMS)
+    sql = f"""
+    WITH c AS (
+        SELECT user_id, signup_ts, {cohort} AS cohort FROM users
+        WHERE signup_ts + {win} <= {ts_literal(dend)}
+    ), cs AS (
+        SELECT cohort, count(*) AS cohort_size FROM c GROUP BY cohort
+    ), sh AS (
+        SELECT c.cohort, s.share_id, s.mechanism, c.signup_ts
+        FROM shares s JOIN c ON s.user_id = c.user_id
+        WHERE s.share_ts >= c.signup_ts AND s.share_ts < c.signup_ts + {win}
+    ), sc AS (
+        SELECT cohort, coalesce(mechanism, 'all') AS mechanism, count(*) AS shares
+        FROM sh GROUP BY GROUPING SETS ((cohort, mechanism), (cohort))
+    ), vc AS (
+        SELECT sh.cohort, coalesce(sh.mechanism, 'all') AS mechanism,
+               count(*) AS visits, count(v.signup_user_id) AS signups,
+               median((epoch(u.signup_ts) - epoch(sh.signup_ts)) / 86400.0) AS cycle_days_median,
+               avg((epoch(u.signup_ts) - epoch(sh.signup_ts)) / 86400.0) AS cycle_days_mean
+        FROM sh JOIN share_visits v ON v.share_id = sh.share_id
+        LEFT JOIN users u ON u.user_id = v.signup_user_id
+        GROUP BY GROUPING SETS ((sh.cohort, sh.mechanism), (sh.cohort))
+    ), grid AS (
+        SELECT cs.cohort, m.mechanism, cs.cohort_size
+        FROM cs CROSS JOIN (VALUES {mechs}, ('all')) AS m(mechanism)
+    )
+    SELECT g.cohort, g.mechanism, g.cohort_size,
+           coalesce(sc.shares, 0) AS shares, coalesce(vc.visits, 0) AS visits,
+           coalesce(vc.signups, 0) AS signups, vc.cycle_days_median, vc.cycle_days_mean
+    FROM grid g
+    LEFT JOIN sc ON sc.cohort = g.cohort AND sc.mechanism = g.mechanism
+    LEFT JOIN vc ON vc.cohort = g.cohort AND vc.mechanism = g.mechanism
+    ORDER BY g.cohort, g.mechanism = 'all', g.mechanism
+    """
+    df = query(con, sql)
+    for c in ("cohort_size", "shares", "visits", "signups"):
+        df[c] = df[c].astype("int64")
+    n = df["cohort_size"].where(df["cohort_size"] > 0)
+    sh = df["shares"].where(df["shares"] > 0)
+    df["invites_per_user"] = df["shares"] / n
+    df["visits_per_share"] = df["visits"] / sh
+    df["invite_conversion"] = df["signups"] / sh
+    df["k_factor"] = df["signups"] / n
+    df.attrs.update(window_days=window_days, data_end=str(dend))
+    return df
+
+
+def viral_k(con: duckdb.DuckDBPyConnection, window_days: float = 30, period: str = "month",
+            data_end=None) -> pd.DataFrame:
+    """K-factor, invites per user, invite conversion, visits per share and viral cycle time per
+    signup cohort (``period`` of ``signup_ts``) × mechanism (plus ``'all'``); only cohorts'
+    fully observed users (see module docstring)."""
+    return _viral(con, window_days, period, data_end)
+
+
+def viral_k_overall(con: duckdb.DuckDBPyConnection, window_days: float = 30,
+                    data_end=None) -> pd.DataFrame:
+    """The same as :func:`viral_k` over all fully observed users pooled into one cohort:
+    one row per mechanism plus ``'all'``."""
+    return _viral(con, window_days, None, data_end).drop(columns="cohort")

@@ -1,0 +1,135 @@
+"""Edition parameters: ``params/<edition>.yaml`` validated with pydantic.
+
+An unknown key, a wrong type or an impossible value stops with a message naming the key."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
+
+from .paths import REPO
+
+
+class ParamsError(ValueError):
+    """The parameters file (or an override) is wrong; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DataParams(_Strict):
+    source: Literal["simulated", "directory"] = "simulated"
+    path: str | None = Field(None, description="directory of Parquet/CSV tables when source=directory")
+
+    @model_validator(mode="after")
+    def _path_for_directory(self):
+        if self.source == "directory" and not self.path:
+            raise ValueError("data.path is required when data.source is 'directory'")
+        return self
+
+
+class ScaleParams(_Strict):
+    users: int = Field(100_000, ge=1_000, le=50_000_000, description="users in the edition year")
+
+
+class PrivacyParams(_Strict):
+    min_group_size: int = Field(50, ge=1, description="groups smaller than this are suppressed")
+
+
+class RunParams(_Strict):
+    workers: int = Field(0, ge=0, le=64, description="parallel chapters; 0 = number of cores")
+    cell_timeout: int = Field(600, ge=1, description="seconds a cell may run before it is stopped")
+    kernel: str = "fission"
+
+
+class Edition(_Strict):
+    edition: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
+    title: str = "基于大数据的{year}年社交电商裂变营销策略与用户增长洞察报告"
+    subtitle: str = "社交电商裂变营销策略与用户增长年度洞察"
+    year: int = Field(..., ge=2000, le=2100)
+    compare_year: int = Field(..., ge=2000, le=2100)
+    language: Literal["zh", "en"] = "zh"
+    data: DataParams = DataParams()
+    scale: ScaleParams = ScaleParams()
+    seed: int = Field(..., ge=0)
+    privacy: PrivacyParams = PrivacyParams()
+    chapters: list[str] = Field(..., min_length=1)
+    run: RunParams = RunParams()
+
+    @model_validator(mode="after")
+    def _years(self):
+        if self.compare_year >= self.year:
+            raise ValueError(f"compare_year ({self.compare_year}) must be before year ({self.year})")
+        return self
+
+    @field_validator("chapters")
+    @classmethod
+    def _chapters_exist(cls, v, info: ValidationInfo):
+        notebooks = Path((info.context or {}).get("notebooks", REPO / "notebooks"))
+        missing = [c for c in v if not (notebooks / f"{c}.ipynb").exists()]
+        if missing:
+            raise ValueError(f"no notebook notebooks/<name>.ipynb for: {', '.join(missing)}")
+        if len(set(v)) != len(v):
+            raise ValueError("a chapter is listed twice")
+        return v
+
+    @property
+    def full_title(self) -> str:
+        return self.title.format(year=self.year)
+
+    @property
+    def simulated(self) -> bool:
+        return self.data.source == "simulated"
+
+    @property
+    def workers(self) -> int:
+        return self.run.workers or os.cpu_count() or 1
+
+    def notebook_parameters(self, staged_dir: Path) -> dict:
+        """What papermill injects into each chapter's ``parameters`` cell."""
+        return {
+            "edition": self.edition, "year": self.year, "compare_year": self.compare_year,
+            "language": self.language, "data_dir": str(staged_dir),
+            "min_group_size": self.privacy.min_group_size, "simulated": self.simulated,
+        }
+
+
+def _set(d: dict, dotted: str, value) -> None:
+    keys = dotted.split(".")
+    for k in keys[:-1]:
+        d = d.setdefault(k, {})
+        if not isinstance(d, dict):
+            raise ParamsError(f"override {dotted!r}: {k!r} is not a section")
+    d[keys[-1]] = value
+
+
+def load(path: str | Path = "params/default.yaml", overrides: list[str] = (),
+         notebooks: Path | None = None) -> Edition:
+    """Read and validate an edition; ``overrides`` are ``key.sub=value`` strings (YAML values)."""
+    path = Path(path)
+    if not path.is_absolute() and not path.exists():
+        path = REPO / path
+    if not path.exists():
+        raise ParamsError(f"parameters file {path} does not exist; copy params/default.yaml to start one")
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping of keys to values")
+    for item in overrides:
+        if "=" not in item:
+            raise ParamsError(f"override {item!r}: write it as key=value, e.g. scale.users=20000")
+        key, value = item.split("=", 1)
+        _set(raw, key.strip(), yaml.safe_load(value))
+    try:
+        return Edition.model_validate(raw, context={"notebooks": notebooks or REPO / "notebooks"})
+    except ValidationError as e:
+        lines = []
+        for err in e.errors():
+            key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+            got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
+            msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
+            lines.append(f"  {key}: {msg}{got}")
+        raise ParamsError(f"{path} is not a valid edition:\n" + "\n".join(lines)) from None

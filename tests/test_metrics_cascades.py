@@ -1,0 +1,72 @@
+import networkx as nx
+import numpy as np
+import pytest
+
+from fission.metrics.cascades import cascade_distribution, cascade_stats, referral_cascades
+from metrics_fixtures import make_con, users_df
+
+# (child, parent) edges: tree A 1→2, 1→3, 2→4, 4→5; star B 10→11,12,13; pair C 20→21;
+# a cycle 30↔31 (bad data)
+EDGES = [(2, 1), (3, 1), (4, 2), (5, 4), (11, 10), (12, 10), (13, 10), (21, 20), (30, 31), (31, 30)]
+
+
+def test_cascade_stats_hand_computed():
+    c, p = np.array(EDGES).T
+    st = cascade_stats(c, p).set_index("root_user_id")
+    assert st.attrs["cyclic_users"] == 2
+    assert list(st.index) == [1, 10, 20]
+    # tree A subtree sizes below edges: 2:3, 3:1, 4:2, 5:1 → W = 3·2 + 1·4 + 2·3 + 1·4 = 20
+    # (= sum of the 10 pairwise distances 1+1+2+3+2+1+2+3+4+1), SV = 2·20/(5·4) = 2
+    assert st.loc[1].tolist() == [5, 3, 20, 2.0]
+    # star of 4: W = 3·(1·3) = 9, SV = 18/12 = 1.5
+    assert st.loc[10].tolist() == [4, 1, 9, 1.5]
+    assert st.loc[20].tolist() == [2, 1, 1, 1.0]
+
+
+def test_cascade_stats_matches_networkx_on_random_trees():
+    rng = np.random.default_rng(7)
+    child, parent = [], []
+    offset = 0
+    sizes = [2, 7, 30, 120]
+    for n in sizes:
+        for v in range(1, n):
+            child.append(offset + v)
+            parent.append(offset + int(rng.integers(0, v)))
+        offset += 1000
+    st = cascade_stats(child, parent).set_index("root_user_id")
+    offset = 0
+    for n in sizes:
+        g = nx.Graph(list(zip(child, parent)))
+        comp = g.subgraph(range(offset, offset + n))
+        assert st.loc[offset, "size"] == n
+        assert st.loc[offset, "wiener_index"] == pytest.approx(nx.wiener_index(comp))
+        assert st.loc[offset, "structural_virality"] == pytest.approx(
+            nx.average_shortest_path_length(comp))
+        assert st.loc[offset, "depth"] == max(nx.single_source_shortest_path_length(comp, offset).values())
+        offset += 1000
+
+
+def test_cascade_stats_scales():
+    # a random forest of 1M users in well under a few seconds
+    rng = np.random.default_rng(1)
+    n = 1_000_000
+    child = np.arange(1, n)
+    parent = (rng.random(n - 1) * child).astype(np.int64)
+    parent[rng.random(n - 1) < 0.3] = -1
+    keep = parent >= 0
+    st = cascade_stats(child[keep], parent[keep])
+    assert st["size"].sum() == len(np.unique(np.concatenate([child[keep], parent[keep]])))
+
+
+def test_referral_cascades_and_distribution():
+    rows = [(u, "2025-01-01", None, "organic") for u in (1, 10, 20, 30, 31)]
+    rows += [(c, "2025-02-01", p, "referral") for c, p in EDGES if c not in (30, 31)]
+    st = referral_cascades(make_con(users=users_df(rows)))
+    assert st["root_user_id"].tolist() == [1, 10, 20]
+    assert st["acquisition_channel"].tolist() == ["organic"] * 3
+    d = cascade_distribution(st, "size").set_index("size_bucket")
+    assert d.loc["2", "trees"] == 1 and d.loc["3-4", "trees"] == 1 and d.loc["5-9", "trees"] == 1
+    assert d["users"].sum() == 11 and d.loc["5-9", "sv_mean"] == 2.0
+    dd = cascade_distribution(st, "depth").set_index("depth")
+    assert dd.loc[1, "trees"] == 2 and dd.loc[3, "trees"] == 1
+    assert dd["share_of_trees"].sum() == pytest.approx(1)

@@ -1,0 +1,64 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from fission.metrics.growth import check_balance, growth_accounting
+from metrics_fixtures import make_con, orders_df
+
+
+def _orders():
+    # user 1: Jan, Feb, Mar (cancelled order in Mar does not count) → Jan, Feb
+    # user 2: Jan, Mar → resurrected in Mar
+    # user 3: Feb, Mar
+    # user 4: Jan only, and a cancelled Feb order
+    return orders_df([
+        (1, 1, "2025-01-05", 10, "paid"), (2, 1, "2025-02-05", 20, "refunded"),
+        (3, 1, "2025-03-05", 99, "cancelled"),
+        (4, 2, "2025-01-10", 30, "paid"), (5, 2, "2025-03-10", 40, "paid"),
+        (6, 3, "2025-02-10", 50, "paid"), (7, 3, "2025-03-10", 5, "paid"),
+        (8, 3, "2025-03-11", 5, "paid"),
+        (9, 4, "2025-01-20", 60, "paid"), (10, 4, "2025-02-20", 70, "cancelled"),
+    ])
+
+
+def test_growth_accounting_three_months():
+    df = growth_accounting(make_con(orders=_orders()), "month", revenue=True)
+    assert df["period"].tolist() == list(pd.to_datetime(["2025-01-01", "2025-02-01", "2025-03-01"]))
+    # Jan: active {1,2,4} all new. Feb: active {1,3}: 1 retained, 3 new, churned {2,4}.
+    # Mar: active {2,3}: 3 retained, 2 resurrected, churned {1}
+    assert df["active"].tolist() == [3, 2, 2]
+    assert df["new"].tolist() == [3, 1, 0]
+    assert df["retained"].tolist() == [0, 1, 1]
+    assert df["resurrected"].tolist() == [0, 0, 1]
+    assert df["churned"].tolist() == [0, 2, 1]
+    assert np.isnan(df.loc[0, "quick_ratio"])
+    assert df["quick_ratio"].tolist()[1:] == [0.5, 1.0]
+    assert df.loc[1, "retention_rate"] == pytest.approx(1 / 3)
+    # revenue: Jan 10+30+60=100; Feb 20+50=70; Mar 40+10=50
+    assert df["revenue"].tolist() == [100, 70, 50]
+    assert df["new_revenue"].tolist() == [100, 50, 0]
+    assert df["churned_revenue"].tolist() == [0, 90, 20]        # Feb: users 2 (30) + 4 (60)
+    assert df["expansion_revenue"].tolist() == [0, 10, 0]       # user 1: 10 → 20
+    assert df["contraction_revenue"].tolist() == [0, 0, 40]     # user 3: 50 → 10
+    assert df["resurrected_revenue"].tolist() == [0, 0, 40]
+    assert check_balance(df, revenue=True)
+
+
+def test_growth_accounting_empty_period_and_weeks():
+    o = orders_df([(1, 1, "2025-01-05", 10, "paid"), (2, 1, "2025-03-05", 10, "paid"),
+                   (3, 2, "2025-01-06", 10, "paid"), (4, 2, "2025-01-14", 10, "paid")])
+    con = make_con(orders=o)
+    m = growth_accounting(con, "month")
+    # Feb is empty: everyone churned; Mar: user 1 resurrected, user 2 churned earlier
+    assert m["active"].tolist() == [2, 0, 1]
+    assert m["churned"].tolist() == [0, 2, 0]
+    assert m["resurrected"].tolist() == [0, 0, 1]
+    assert check_balance(m)
+    w = growth_accounting(con, "week")
+    # weeks start Monday: 2024-12-30 (user 1), 2025-01-06 (user 2), 2025-01-13 (user 2) ...
+    assert w["period"].iloc[0] == pd.Timestamp("2024-12-30")
+    assert w["active"].tolist()[:3] == [1, 1, 1]
+    assert w["new"].tolist()[:3] == [1, 1, 0]
+    assert w["churned"].tolist()[:4] == [0, 1, 0, 1]
+    assert len(w) == 10 and check_balance(w)
+    assert len(growth_accounting(con, "week", start="2025-01-06", end="2025-01-20")) == 2

@@ -1,0 +1,88 @@
+"""Chapter 1 metrics on small hand-computed tables."""
+import math
+
+import pandas as pd
+import pytest
+
+from fission.metrics import overview
+from fission.metrics._sql import MissingTableError
+from metrics_fixtures import make_con, orders_df, users_df
+
+
+@pytest.fixture
+def con():
+    users = users_df([
+        (1, "2024-03-01", None, "organic"),
+        (2, "2024-06-18", None, "kol"),
+        (3, "2025-01-05", 1, "referral"),
+        (4, "2025-02-01", None, "kol"),
+        (5, "2025-11-11", None, "ads"),
+    ])
+    users.loc[users.user_id.isin([3, 5]), "city_tier"] = 4
+    users.loc[users.user_id == 5, "age_band"] = "18-24"
+    orders = orders_df([
+        (10, 1, "2024-03-02", 100.0, "paid"),
+        (11, 2, "2024-07-01", 50.0, "paid"),
+        (12, 2, "2024-07-05", 999.0, "cancelled"),   # cancelled: not GMV
+        (13, 1, "2025-01-10", 200.0, "refunded"),    # refunded still counts as GMV
+        (14, 3, "2025-01-20", 60.0, "paid"),          # user 3: first order 15 days after signup
+        (15, 5, "2025-12-31", 40.0, "paid"),          # user 5: 50 days after signup
+    ])
+    campaigns = pd.DataFrame({
+        "campaign_id": [1, 2, 3], "name": ["a", "b", "c"], "type": ["kol", "ads", "content"],
+        "platform": ["douyin"] * 3, "kol_id": [None, None, None],
+        "start_ts": pd.to_datetime(["2025-03-01", "2025-05-01", "2025-05-01"]),
+        "end_ts": pd.to_datetime(["2025-03-10", "2025-05-10", "2025-05-10"]),
+        "cost": [500.0, 300.0, 100.0]})
+    market = pd.DataFrame({"year": [2019, 2020], "market_size_cny": [1.0e12, 1.2e12],
+                           "growth": [None, 0.207], "users": [None, None], "source": ["x", "y"]})
+    return make_con(users=users, orders=orders, campaigns=campaigns, market=market)
+
+
+def test_yearly_kpis(con):
+    k = overview.yearly_kpis(con, 2025, 2024).set_index("metric")
+    assert k.loc["gmv", "value"] == 300.0 and k.loc["gmv", "previous"] == 150.0
+    assert k.loc["gmv", "yoy"] == pytest.approx(1.0)
+    assert k.loc["orders", "value"] == 3 and k.loc["orders", "previous"] == 2
+    assert k.loc["aov", "value"] == pytest.approx(100.0) and k.loc["aov", "previous"] == 75.0
+    assert k.loc["new_users", "value"] == 3 and k.loc["new_users", "previous"] == 2
+    assert k.loc["buyers", "value"] == 3 and k.loc["buyers", "previous"] == 2
+
+
+def test_monthly_gmv(con):
+    m = overview.monthly_gmv(con, [2025])
+    assert m["gmv"].tolist() == [260.0, 40.0] and m["month"].tolist() == [1, 12]
+
+
+def test_users_by_tier(con):
+    t = overview.users_by_tier(con, 2025, 2024).set_index("city_tier")
+    assert t.loc[4, "new_users"] == 2 and t.loc[4, "share"] == pytest.approx(2 / 3)
+    assert t.loc[1, "new_users"] == 1 and t.loc[1, "new_users_prev"] == 2
+    assert t.loc[1, "yoy"] == pytest.approx(-0.5) and t.loc[4, "tier"] == "四线"
+
+
+def test_buyers_by_age(con):
+    a = overview.buyers_by_age(con, 2025).set_index("age_band")
+    assert a.loc["25-30", "buyers"] == 2 and a.loc["18-24", "gmv"] == 40.0
+    assert a["gmv_share"].sum() == pytest.approx(1.0)
+    assert list(a.index) == ["18-24", "25-30"]  # contract order
+
+
+def test_acquisition_by_channel(con):
+    a = overview.acquisition_by_channel(con, 2025).set_index("channel")
+    assert a.loc["kol", "new_users"] == 1 and a.loc["kol", "cac"] == 500.0
+    assert a.loc["ads", "cac"] == 300.0 and a.loc["referral", "cost"] == 0.0
+    assert a.loc["referral", "conversion_30d"] == 1.0       # ordered 15 days after signup
+    assert a.loc["ads", "conversion_30d"] == 0.0            # 50 days: outside the window
+
+
+def test_market_growth_filled_from_sizes(con):
+    m = overview.market_trend(con)
+    assert m["growth"].tolist()[1] == pytest.approx(0.207)
+    assert math.isnan(m["growth"].tolist()[0])
+
+
+def test_missing_table_is_named():
+    c = make_con(users=users_df([(1, "2025-01-01", None, "organic")]))
+    with pytest.raises(MissingTableError, match="'orders'.*chapter 1"):
+        overview.yearly_kpis(c, 2025, 2024)

@@ -1,0 +1,96 @@
+"""fission run: incremental by content hash, failures isolated and located, key figures kept."""
+import io
+import json
+
+import nbformat
+import pytest
+
+from fission import params, runner
+
+
+def _notebook(path, body):
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "fission", "display_name": "Python (fission)", "language": "python"}
+    p = nbformat.v4.new_code_cell(
+        "edition = ''\nyear = 0\ncompare_year = 0\nlanguage = 'zh'\ndata_dir = ''\n"
+        "min_group_size = 1\nsimulated = True\noutput_dir = ''")
+    p.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# 标题"), p, nbformat.v4.new_code_cell(body)]
+    nbformat.write(nb, path)
+
+
+GOOD = ("from fission import keyfigures\n"
+        "keyfigures.record(output_dir, '{ch}', '章', [keyfigures.figure('指标', year, '')])\n"
+        "print(data_dir)")
+
+
+@pytest.fixture
+def book(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    for ch in ("01_a", "02_b"):
+        _notebook(nbs / f"{ch}.ipynb", GOOD.format(ch=ch))
+    (tmp_path / "ed.yaml").write_text(
+        "edition: t\nyear: 2025\ncompare_year: 2024\nseed: 1\nchapters: [01_a, 02_b]\n"
+        "run:\n  workers: 2\n  cell_timeout: 20\n", encoding="utf-8")
+    ed = params.load(tmp_path / "ed.yaml", notebooks=nbs)
+    data = tmp_path / "staged"
+    data.mkdir()
+    return ed, nbs, tmp_path / "build", data
+
+
+def _run(book, fingerprint="f1", **kw):
+    ed, nbs, build, data = book
+    out = io.StringIO()
+    res = runner.run(ed, data, fingerprint, build=build, notebooks=nbs, progress=False, out=out, **kw)
+    return {r.chapter: r for r in res}, out.getvalue()
+
+
+def test_second_run_executes_nothing_and_edit_reruns_only_that_chapter(book):
+    ed, nbs, build, data = book
+    first, _ = _run(book)
+    assert all(r.status == "ok" and r.executed for r in first.values())
+    kf = json.loads((build / "01_a.keyfigures.json").read_text())
+    assert kf["figures"][0]["value"] == 2025
+    assert "指标" in (build / "summary.md").read_text()
+
+    second, text = _run(book)
+    assert not any(r.executed for r in second.values())
+    assert "0 executed, 2 cached" in text
+
+    _notebook(nbs / "02_b.ipynb", GOOD.format(ch="02_b") + "\nx = 1")
+    third, _ = _run(book)
+    assert not third["01_a"].executed and third["02_b"].executed
+
+    fourth, _ = _run(book, fingerprint="f2")  # new data → everything re-runs
+    assert all(r.executed for r in fourth.values())
+
+
+def test_failing_chapter_is_isolated_and_located(book):
+    ed, nbs, build, data = book
+    _run(book)
+    _notebook(nbs / "02_b.ipynb", "raise ValueError('orders table is empty')")
+    res, text = _run(book)
+    assert res["01_a"].status == "ok" and not res["01_a"].executed
+    assert res["02_b"].status == "failed"
+    assert "ValueError: orders table is empty" in text
+    failed = build / "failed" / "02_b.ipynb"
+    assert failed.exists() and "orders table is empty" in failed.read_text()
+    assert (build / "01_a.ipynb").exists()          # the other chapter's output survives
+    assert not (build / "02_b.ipynb").exists()      # no stale chapter reaches the book
+    assert not (build / "02_b.keyfigures.json").exists()
+
+
+def test_hanging_cell_is_stopped_by_the_timeout(book, tmp_path):
+    ed, nbs, build, data = book
+    _notebook(nbs / "01_a.ipynb", "import time\ntime.sleep(60)")
+    ed2 = params.load(tmp_path / "ed.yaml", ["run.cell_timeout=3"], notebooks=nbs)
+    res = {r.chapter: r for r in runner.run(ed2, data, "f", chapters=["01_a"], build=build,
+                                            notebooks=nbs, progress=False, out=io.StringIO())}
+    assert res["01_a"].status == "failed" and res["01_a"].seconds < 40
+    assert "timed out" in res["01_a"].error.lower() or "timeout" in res["01_a"].error.lower()
+
+
+def test_unknown_chapter_is_refused(book):
+    with pytest.raises(ValueError, match="not chapters of edition"):
+        _run(book, chapters=["99_z"])
