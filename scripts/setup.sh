@@ -9,7 +9,8 @@ STAMP=$VENV/.setup-stamp
 want=$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)
 
 # 1. fonts: Chinese text in the PDF and in figures needs Noto CJK.
-if ! fc-list 2>/dev/null | grep -q "Noto Sans CJK SC"; then
+fonts=$(fc-list 2>/dev/null || true)   # not piped into grep -q: SIGPIPE would fail under pipefail
+if ! grep -q "Noto Sans CJK SC" <<<"$fonts"; then
   if [ "$(id -u)" = 0 ]; then
     echo "setup: installing fonts-noto-cjk (Chinese fonts)…"
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-noto-cjk fontconfig >/dev/null

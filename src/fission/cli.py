@@ -114,9 +114,13 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(fn=cmd_render)
 
     args = p.parse_args(argv)
+    from .data.staging import StagingError
+    from .publish.book import PublishError
     try:
         return args.fn(args)
-    except params_mod.ParamsError as e:
+    except (params_mod.ParamsError, StagingError, PublishError, FileNotFoundError,
+            LookupError) as e:
+        # Expected failures carry a message saying what to do; no traceback needed.
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -100,7 +100,10 @@ TABLES: dict[str, Table] = {t.name: t for t in [
         C("device_hash", "str"),
         C("is_member", "bool"),
         C("member_since", "ts", nullable=True),
-    ), key=("user_id",), time_order=(TimeOrder("member_since", "signup_ts"),),
+    ), key=("user_id",), time_order=(
+        TimeOrder("member_since", "signup_ts"),
+        TimeOrder("signup_ts", "users.signup_ts", via="referrer_user_id"),
+    ),
         doc="One row per registered user."),
     Table("shares", (
         C("share_id", "id"),
@@ -222,7 +225,8 @@ TABLES: dict[str, Table] = {t.name: t for t in [
         C("user_id", "id", fk="users.user_id"),
         C("variant", "cat", allowed=VARIANTS),
         C("assigned_ts", "ts"),
-    ), key=("experiment_id", "user_id"), required=False),
+    ), key=("experiment_id", "user_id"), required=False,
+        time_order=(TimeOrder("assigned_ts", "experiments.start_ts", via="experiment_id"),)),
     Table("reviews", (
         C("review_id", "id"),
         C("order_id", "id", fk="orders.order_id"),
@@ -246,6 +250,7 @@ TABLES: dict[str, Table] = {t.name: t for t in [
         C("csat", "int", nullable=True, min=1, max=5),
         C("agent_id", "id", nullable=True),
     ), key=("ticket_id",), required=False, time_order=(
+        TimeOrder("created_ts", "orders.order_ts", via="order_id"),
         TimeOrder("first_response_ts", "created_ts"),
         TimeOrder("resolved_ts", "first_response_ts"),
     )),
