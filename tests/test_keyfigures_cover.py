@@ -16,7 +16,7 @@ def test_record_and_summary(tmp_path):
     assert [c["chapter"] for c in got] == ["01_a"]
     text = keyfigures.summary_markdown(got)
     assert "| 行业背景 | 平台 GMV | 2.5 亿元 | 2.0 亿元 | +25.0% |" in text
-    assert "| 行业背景 | 裂变占比 | 31.0% | 28.5% | +2.5 pp |" in text
+    assert "|  | 裂变占比 | 31.0% | 28.5% | +2.5 pp |" in text
     assert "1.2 万人" in text and "| — | — |" in text
 
 

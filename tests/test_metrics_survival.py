@@ -16,8 +16,8 @@ def _con():
     orders = orders_df([
         (1, 1, "2025-01-11", 1, "paid"), (2, 1, "2025-03-01", 1, "paid"),   # gaps 10, 49 d
         (3, 1, "2025-12-01", 1, "paid"),              # gap 275 d after Mar 1 → churn at day 59
-        (4, 2, "2025-06-01", 1, "cancelled"),         # never really ordered → churn at day 0
-        (5, 3, "2025-10-01", 1, "paid"),              # gap 273 → churn at day 0 (signup)
+        (4, 2, "2025-06-01", 1, "cancelled"),         # never really ordered → not a buyer
+        (5, 3, "2025-10-01", 1, "paid"),              # 91 d to data end → churn at day 273
         (6, 4, "2025-11-01", 1, "paid"), (7, 4, "2025-12-01", 1, "paid"),   # censored at day 91
         (8, 1, "2025-12-31", 1, "paid"),              # data end 2025-12-31
     ])
@@ -26,20 +26,21 @@ def _con():
 
 def test_churn_durations_definition():
     d = churn_durations(_con(), churn_days=90).set_index("user_id").sort_index()
-    assert d["event"].tolist() == [1, 1, 1, 0]
-    assert d["duration_days"].tolist() == [59.0, 0.0, 0.0, 91.0]
+    assert d.index.tolist() == [1, 3, 4]          # user 2 never bought: not in the population
+    assert d["event"].tolist() == [1, 1, 0]
+    assert d["duration_days"].tolist() == [59.0, 273.0, 91.0]
     t = survival_table(_con(), "acquisition_channel")
-    assert t["n"].sum() == 4
+    assert t["n"].sum() == 3
 
 
 def test_kaplan_meier_by_channel():
     r = kaplan_meier(_con(), "acquisition_channel", at_days=(30, 60))
     m = r.medians.set_index("group")
-    # organic: deaths at 0 and 59 → S(0)=0.5, S(59)=0; median = 0 (first time S ≤ 0.5)
-    assert m.loc["organic", "events"] == 2 and m.loc["organic", "median_days"] == 0
-    assert m.loc["organic", "survival_30d"] == 0.5 and m.loc["organic", "survival_60d"] == 0
-    # ads: death at 0 (1 of 2), censored at 91 → S = 0.5 after day 0
-    assert m.loc["ads", "survival_60d"] == 0.5
+    # organic: one buyer, churned at day 59 → S(30)=1, S(60)=0, median 59
+    assert m.loc["organic", "events"] == 1 and m.loc["organic", "median_days"] == 59
+    assert m.loc["organic", "survival_30d"] == 1 and m.loc["organic", "survival_60d"] == 0
+    # ads: censored at 91, churned at 273 → S(60)=1, S(273)=0
+    assert m.loc["ads", "survival_60d"] == 1 and m.loc["ads", "median_days"] == 273
     assert set(r.curves["group"]) == {"ads", "organic"}
 
 

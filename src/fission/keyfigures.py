@@ -74,9 +74,10 @@ def summary_markdown(chapters: list[dict]) -> str:
         return "*尚无章节生成关键指标。*\n"
     rows = ["| 章节 | 指标 | 本期 | 上期 | 同比 |", "|---|---|---:|---:|---:|"]
     for ch in chapters:
-        for f in ch["figures"]:
+        for i, f in enumerate(ch["figures"]):
             d = f.get("digits", 1)
-            rows.append(f"| {ch['title']} | {f['name']} | {fmt(f['value'], d, f['unit'])} | "
+            title = ch["title"] if i == 0 else ""  # the chapter is named once, on its first row
+            rows.append(f"| {title} | {f['name']} | {fmt(f['value'], d, f['unit'])} | "
                         f"{fmt(f['previous'], d, f['unit'])} | "
                         f"{yoy(f['value'], f['previous']) if f['unit'] != '%' else _pp(f)} |")
     return "\n".join(rows) + "\n"

@@ -4,6 +4,7 @@ Metrics take the connection and push their heavy work down to DuckDB; only small
 come back to pandas."""
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import duckdb
@@ -29,15 +30,20 @@ def scan_sql(files: list[Path]) -> str:
     return f"read_csv([{quoted}], header=true, auto_detect=true)"
 
 
-def connect(data_dir: str | Path, memory_limit: str | None = None,
+def connect(data_dir: str | Path, memory_limit: str | None = "4GB",
             threads: int | None = None) -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with a view per table found in ``data_dir``."""
+    """An in-memory DuckDB connection with a view per table found in ``data_dir``.
+
+    DuckDB would take 80% of the machine's memory by default; chapters run side by side, so
+    each connection is capped (``memory_limit``) and spills to disk beyond it."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data directory {data_dir} does not exist; run `make data` first")
     con = duckdb.connect()
     if memory_limit:
         con.execute(f"SET memory_limit='{memory_limit}'")
+    # spill under the system temp dir, not a .tmp folder beside the notebooks
+    con.execute(f"SET temp_directory='{Path(tempfile.gettempdir()) / 'fission-duckdb'}'")
     if threads:
         con.execute(f"SET threads={int(threads)}")
     for name in TABLES:

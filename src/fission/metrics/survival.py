@@ -1,13 +1,13 @@
 """Survival of users until churn (chapter 6): Kaplan–Meier curves and a Cox model.
 
-Churn definition (fixed inactivity gap of ``churn_days``, 90 by default). A user's activity
-times are the signup and every order with ``status != 'cancelled'``. The user **churns** at the
-first activity time followed by a gap of at least ``churn_days`` with no order (the gap to the
-data end counts, so a user whose last activity is ≥ ``churn_days`` before the data end has
-churned at it). Duration = days from ``signup_ts`` to that activity (0 for users who never
-ordered). Users with no such gap yet (last activity within ``churn_days`` of the data end)
-are **censored** at their last activity. A user who comes back after a long gap keeps the
-first churn time (we model time to first churn).
+Churn definition (fixed inactivity gap of ``churn_days``, 90 by default). The population is
+the buyers: users with at least one order with ``status != 'cancelled'`` (users who never
+ordered were never active and would pile up at duration 0). A buyer **churns** at the first
+order followed by a gap of at least ``churn_days`` with no order (the gap to the data end
+counts, so a buyer whose last order is ≥ ``churn_days`` before the data end has churned at
+it). Duration = days from ``signup_ts`` to that order. Buyers with no such gap yet (last
+order within ``churn_days`` of the data end) are **censored** at their last order. A buyer
+who comes back after a long gap keeps the first churn time (we model time to first churn).
 """
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from ._sql import query, require, ts_literal
 
 GROUPS = ("acquisition_channel", "city_tier", "age_band", "gender", "is_member")
 COX_COVARIATES = {"acquisition_channel": "organic", "city_tier": "1", "age_band": "25-30",
-                  "gender": "F", "is_member": "False"}
+                  "gender": "F", "is_member": "false"}  # DuckDB spells booleans as VARCHAR in lower case
 
 
 def _durations_sql(con, churn_days: float, data_end) -> str:
@@ -31,9 +31,7 @@ def _durations_sql(con, churn_days: float, data_end) -> str:
     gap = f"INTERVAL ({float(churn_days) * 86400.0}) SECOND"
     return f"""
     WITH ev AS (
-        SELECT user_id, signup_ts::TIMESTAMP AS ts FROM users
-        UNION ALL
-        SELECT user_id, order_ts::TIMESTAMP FROM orders WHERE status <> 'cancelled'
+        SELECT user_id, order_ts::TIMESTAMP AS ts FROM orders WHERE status <> 'cancelled'
     ), g AS (
         SELECT user_id, ts, lead(ts) OVER (PARTITION BY user_id ORDER BY ts) AS nxt FROM ev
     ), c AS (

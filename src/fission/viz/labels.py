@@ -1,4 +1,6 @@
 """Chinese display names for the contract's closed lists (one place for every chapter)."""
+from ..data.contract import CITY_TIER_NAMES
+
 CHANNEL = {"organic": "自然流量", "ads": "广告投放", "kol": "KOL 达人", "live": "直播",
            "referral": "好友邀请", "group_buy": "拼团"}
 MECHANISM = {"invite_coupon": "邀请得券", "group_buy": "拼团", "bargain": "砍价",
@@ -44,3 +46,9 @@ def count(x: float) -> str:
 def trend(x: float) -> str:
     """'增长' or '下降' for a change."""
     return "增长" if x >= 0 else "下降"
+
+CAMPAIGN_TYPE = {"kol": "KOL 合作", "ads": "信息流广告", "coupon": "邀请有礼券",
+                 "group_buy": "拼团补贴", "content": "内容种草", "live": "直播"}
+KOL_TIER = {"head": "头部", "mid": "腰部", "tail": "尾部"}
+# city_tier arrives as an int from the tables and as a string from model covariates
+CITY_TIER = {**CITY_TIER_NAMES, **{str(k): v for k, v in CITY_TIER_NAMES.items()}}
