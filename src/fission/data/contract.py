@@ -8,7 +8,7 @@ Types: ``id`` int64 identifier, ``int`` integer count, ``float`` real number, ``
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 # --- closed lists shared by the simulator, the validator and the chapters -------------------
 CITY_TIERS = [1, 2, 3, 4, 5]  # 1 一线 … 5 五线及以下

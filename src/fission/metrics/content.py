@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from ._sql import query, require
+from .funnel import add_rates
 
 CONTENT_MECHANISMS = ("content", "kol_post")
 _COUNTS = ["shares", "visits", "shares_with_visit", "signups", "first_orders"]
@@ -39,15 +40,7 @@ def content_vs_other(funnel_by_mechanism: pd.DataFrame,
     grp = f["mechanism"].isin(list(content)).map({True: "content", False: "other"})
     df = f[_COUNTS].groupby(grp).sum().reindex(["content", "other"], fill_value=0)
     df.index.name = "group"
-    df = df.reset_index()
-    sh = df["shares"].where(df["shares"] > 0)
-    df["share_reach"] = df["shares_with_visit"] / sh
-    df["visits_per_share"] = df["visits"] / sh
-    df["visit_to_signup"] = df["signups"] / df["visits"].where(df["visits"] > 0)
-    df["signup_to_order"] = df["first_orders"] / df["signups"].where(df["signups"] > 0)
-    df["signups_per_share"] = df["signups"] / sh
-    df["overall_conversion"] = df["first_orders"] / sh
-    return df
+    return add_rates(df.reset_index())
 
 
 def review_media_effect(con: duckdb.DuckDBPyConnection, year: int,
@@ -58,7 +51,7 @@ def review_media_effect(con: duckdb.DuckDBPyConnection, year: int,
     threshold used is in ``df.attrs["threshold"]``."""
     require(con, "reviews", "events", "orders", "order_items",
             needed_for="the review-media (UGC) effect on item conversion (chapter 2)")
-    df = query(con, f"""
+    df = query(con, """
         WITH r AS (
             SELECT item_id, count(*) AS reviews, count(*) FILTER (WHERE has_media) AS media_reviews,
                    avg(rating) AS avg_rating

@@ -50,44 +50,48 @@ def funnel(con: duckdb.DuckDBPyConnection, by=("mechanism",), window_days: float
     sel = (cols + ", ") if by else ""
     grp = f"GROUP BY {cols}" if by else ""
     join_on = " AND ".join(f"a.{c} IS NOT DISTINCT FROM b.{c}" for c in by) or "TRUE"
+    # Visits are counted per share first and only signed-up visits are joined to users and
+    # orders: at 10M users no DISTINCT aggregate or wide join has to fit in memory.
     sql = f"""
     WITH s AS (
         SELECT share_id, share_ts, mechanism, platform, campaign_id,
                date_trunc('month', share_ts)::DATE AS month
         FROM shares WHERE {' AND '.join(where)}
-    ), v AS (
-        SELECT s.*, sv.visit_ts, sv.signup_user_id,
-               coalesce(u.signup_ts, sv.visit_ts) AS signup_ts, o.order_ts,
-               (sv.signup_user_id IS NOT NULL
-                AND coalesce(u.signup_ts, sv.visit_ts) <= s.share_ts + {win}) AS is_signup
-        FROM s
-        JOIN share_visits sv ON sv.share_id = s.share_id
-        LEFT JOIN users u ON u.user_id = sv.signup_user_id
-        LEFT JOIN orders o ON o.order_id = sv.first_order_id
+    ), vs AS (
+        SELECT s.share_id, sv.signup_user_id, sv.first_order_id, sv.visit_ts
+        FROM s JOIN share_visits sv ON sv.share_id = s.share_id
         WHERE sv.visit_ts <= s.share_ts + {win}
-    ), vc AS (
-        SELECT *, (is_signup AND order_ts IS NOT NULL AND order_ts <= share_ts + {win}) AS is_order
-        FROM v
+    ), per_share AS (
+        SELECT share_id, count(*) AS visits FROM vs GROUP BY share_id
+    ), conv AS (
+        SELECT vs.share_id,
+               coalesce(u.signup_ts, vs.visit_ts) AS signup_ts, o.order_ts
+        FROM vs
+        LEFT JOIN users u ON u.user_id = vs.signup_user_id
+        LEFT JOIN orders o ON o.order_id = vs.first_order_id
+        WHERE vs.signup_user_id IS NOT NULL
+    ), cs AS (
+        SELECT s.*, conv.signup_ts, conv.order_ts
+        FROM conv JOIN s ON s.share_id = conv.share_id
+        WHERE conv.signup_ts <= s.share_ts + {win}
     ), a AS (
-        SELECT {sel} count(*) AS shares FROM s {grp}
+        SELECT {sel} count(*) AS shares, coalesce(sum(p.visits), 0) AS visits,
+               count(p.share_id) AS shares_with_visit
+        FROM s LEFT JOIN per_share p ON p.share_id = s.share_id {grp}
     ), b AS (
         SELECT {sel}
-               count(*) AS visits,
-               count(DISTINCT share_id) AS shares_with_visit,
-               count(*) FILTER (WHERE is_signup) AS signups,
-               count(*) FILTER (WHERE is_order) AS first_orders,
-               median((epoch(signup_ts) - epoch(share_ts)) / 3600.0) FILTER (WHERE is_signup)
-                   AS hours_to_signup_median,
-               avg((epoch(signup_ts) - epoch(share_ts)) / 3600.0) FILTER (WHERE is_signup)
-                   AS hours_to_signup_mean,
-               median((epoch(order_ts) - epoch(share_ts)) / 3600.0) FILTER (WHERE is_order)
-                   AS hours_to_order_median,
-               avg((epoch(order_ts) - epoch(share_ts)) / 3600.0) FILTER (WHERE is_order)
-                   AS hours_to_order_mean
-        FROM vc {grp}
+               count(*) AS signups,
+               count(*) FILTER (WHERE order_ts <= share_ts + {win}) AS first_orders,
+               median((epoch(signup_ts) - epoch(share_ts)) / 3600.0) AS hours_to_signup_median,
+               avg((epoch(signup_ts) - epoch(share_ts)) / 3600.0) AS hours_to_signup_mean,
+               median((epoch(order_ts) - epoch(share_ts)) / 3600.0)
+                   FILTER (WHERE order_ts <= share_ts + {win}) AS hours_to_order_median,
+               avg((epoch(order_ts) - epoch(share_ts)) / 3600.0)
+                   FILTER (WHERE order_ts <= share_ts + {win}) AS hours_to_order_mean
+        FROM cs {grp}
     )
     SELECT {', '.join('a.' + c for c in by) + ', ' if by else ''}a.shares,
-           coalesce(b.visits, 0) AS visits, coalesce(b.shares_with_visit, 0) AS shares_with_visit,
+           a.visits, a.shares_with_visit,
            coalesce(b.signups, 0) AS signups, coalesce(b.first_orders, 0) AS first_orders,
            b.hours_to_signup_median, b.hours_to_signup_mean,
            b.hours_to_order_median, b.hours_to_order_mean
@@ -97,6 +101,14 @@ def funnel(con: duckdb.DuckDBPyConnection, by=("mechanism",), window_days: float
     df = query(con, sql)
     for c in ("shares", "visits", "shares_with_visit", "signups", "first_orders"):
         df[c] = df[c].astype("int64")
+    df = add_rates(df)
+    df.attrs["window_days"] = window_days
+    return df
+
+
+def add_rates(df: pd.DataFrame) -> pd.DataFrame:
+    """The funnel's rates from its counts (shares, visits, shares_with_visit, signups,
+    first_orders), NaN where a denominator is 0; also used on pooled funnels."""
     sh = df["shares"].where(df["shares"] > 0)
     df["share_reach"] = df["shares_with_visit"] / sh
     df["visits_per_share"] = df["visits"] / sh
@@ -104,7 +116,6 @@ def funnel(con: duckdb.DuckDBPyConnection, by=("mechanism",), window_days: float
     df["signup_to_order"] = df["first_orders"] / df["signups"].where(df["signups"] > 0)
     df["signups_per_share"] = df["signups"] / sh
     df["overall_conversion"] = df["first_orders"] / sh
-    df.attrs["window_days"] = window_days
     return df
 
 

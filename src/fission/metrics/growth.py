@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ._sql import query, require, ts_literal
+from ._sql import query, require
 
 _STEP = {"week": "INTERVAL 7 DAY", "month": "INTERVAL 1 MONTH", "quarter": "INTERVAL 3 MONTH",
          "year": "INTERVAL 1 YEAR", "day": "INTERVAL 1 DAY"}

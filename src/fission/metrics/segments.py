@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats as _stats
 
-from ..data.contract import MECHANISMS
+from . import viral
 from ._sql import query, require, ts_literal
 from ._sql import data_end as _data_end
 
@@ -59,47 +59,14 @@ def segment_viral(con: duckdb.DuckDBPyConnection, segment: str, year: int,
     ``in_segment`` (True / False) × mechanism (plus ``'all'``) with cohort_size, shares,
     signups, invites_per_user (shares / cohort), invite_conversion (signups / shares) and
     k_factor (signups / cohort). See the module docstring."""
-    require(con, "users", "shares", "share_visits", needed_for="the segment case study (chapter 3)")
     pred, name_in, name_out = _segment(segment)
-    win = _window(window_days)
-    dend = _data_end(con) if data_end is None else pd.Timestamp(data_end)
-    mechs = ", ".join(f"('{m}')" for m in MECHANISMS)
-    df = query(con, f"""
-    WITH c AS (
-        SELECT user_id, signup_ts, coalesce(({pred}), FALSE) AS in_segment FROM users
-        WHERE year(signup_ts) = {int(year)} AND signup_ts + {win} <= {ts_literal(dend)}
-    ), cs AS (SELECT in_segment, count(*) AS cohort_size FROM c GROUP BY 1
-    ), sh AS (
-        SELECT c.in_segment, s.share_id, s.mechanism
-        FROM shares s JOIN c ON s.user_id = c.user_id
-        WHERE s.share_ts >= c.signup_ts AND s.share_ts < c.signup_ts + {win}
-    ), sc AS (
-        SELECT in_segment, coalesce(mechanism, 'all') AS mechanism, count(*) AS shares
-        FROM sh GROUP BY GROUPING SETS ((in_segment, mechanism), (in_segment))
-    ), vc AS (
-        SELECT sh.in_segment, coalesce(sh.mechanism, 'all') AS mechanism,
-               count(v.signup_user_id) AS signups
-        FROM sh JOIN share_visits v ON v.share_id = sh.share_id
-        GROUP BY GROUPING SETS ((sh.in_segment, sh.mechanism), (sh.in_segment))
-    ), grid AS (
-        SELECT cs.in_segment, m.mechanism, cs.cohort_size
-        FROM cs CROSS JOIN (VALUES {mechs}, ('all')) AS m(mechanism)
-    )
-    SELECT g.in_segment, g.mechanism, g.cohort_size, coalesce(sc.shares, 0) AS shares,
-           coalesce(vc.signups, 0) AS signups
-    FROM grid g
-    LEFT JOIN sc ON sc.in_segment = g.in_segment AND sc.mechanism = g.mechanism
-    LEFT JOIN vc ON vc.in_segment = g.in_segment AND vc.mechanism = g.mechanism
-    ORDER BY g.in_segment DESC, g.mechanism = 'all', g.mechanism""")
-    for c in ("cohort_size", "shares", "signups"):
-        df[c] = df[c].astype("int64")
+    df = viral.cohort_k(con, f"coalesce(({pred}), FALSE)", window_days,
+                        where_sql=f"year(signup_ts) = {int(year)}", data_end=data_end)
+    df = df.rename(columns={"cohort": "in_segment"})
     df["in_segment"] = df["in_segment"].astype(bool)
+    df = pd.concat([df[df["in_segment"]], df[~df["in_segment"]]], ignore_index=True)  # segment first
     df.insert(0, "segment", np.where(df["in_segment"], name_in, name_out))
-    n = df["cohort_size"].where(df["cohort_size"] > 0)
-    df["invites_per_user"] = df["shares"] / n
-    df["invite_conversion"] = df["signups"] / df["shares"].where(df["shares"] > 0)
-    df["k_factor"] = df["signups"] / n
-    df.attrs.update(segment=segment, window_days=window_days, data_end=str(dend))
+    df.attrs.update(segment=segment)
     return df
 
 

@@ -26,20 +26,23 @@ from ._sql import check_period, query, require, ts_literal
 from ._sql import data_end as _data_end
 
 
-def _viral(con, window_days: float, period: str | None, data_end) -> pd.DataFrame:
+def cohort_k(con, cohort_sql: str, window_days: float = 30, where_sql: str = "TRUE",
+             data_end=None) -> pd.DataFrame:
+    """The module's K-factor table for cohorts given by ``cohort_sql``, an SQL expression over
+    ``users`` columns (a signup period, a segment flag …), among users matching ``where_sql``;
+    one row per cohort × mechanism (plus ``'all'``). The one place K's SQL lives."""
     require(con, "users", "shares", "share_visits",
             needed_for="the viral coefficient and cycle time (chapter 3)")
     if window_days <= 0:
         raise ValueError("window_days must be positive")
     dend = _data_end(con) if data_end is None else pd.Timestamp(data_end)
     win = f"INTERVAL ({float(window_days) * 86400.0}) SECOND"
-    cohort = ("'all'" if period is None
-              else f"date_trunc('{check_period(period)}', signup_ts)::DATE")
+    cohort = cohort_sql
     mechs = ", ".join(f"('{m}')" for m in MECHANISMS)
     sql = f"""
     WITH c AS (
         SELECT user_id, signup_ts, {cohort} AS cohort FROM users
-        WHERE signup_ts + {win} <= {ts_literal(dend)}
+        WHERE signup_ts + {win} <= {ts_literal(dend)} AND ({where_sql})
     ), cs AS (
         SELECT cohort, count(*) AS cohort_size FROM c GROUP BY cohort
     ), sh AS (
@@ -87,11 +90,12 @@ def viral_k(con: duckdb.DuckDBPyConnection, window_days: float = 30, period: str
     """K-factor, invites per user, invite conversion, visits per share and viral cycle time per
     signup cohort (``period`` of ``signup_ts``) × mechanism (plus ``'all'``); only cohorts'
     fully observed users (see module docstring)."""
-    return _viral(con, window_days, period, data_end)
+    return cohort_k(con, f"date_trunc('{check_period(period)}', signup_ts)::DATE",
+                    window_days, data_end=data_end)
 
 
 def viral_k_overall(con: duckdb.DuckDBPyConnection, window_days: float = 30,
                     data_end=None) -> pd.DataFrame:
     """The same as :func:`viral_k` over all fully observed users pooled into one cohort:
     one row per mechanism plus ``'all'``."""
-    return _viral(con, window_days, None, data_end).drop(columns="cohort")
+    return cohort_k(con, "'all'", window_days, data_end=data_end).drop(columns="cohort")
