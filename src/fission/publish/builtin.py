@@ -22,12 +22,12 @@ from typing import Any, Callable
 
 import yaml
 
+from ..cover import SIMULATED_NOTICE
 from .book import Book, PublishError
 
 HERE = Path(__file__).resolve().parent
 FILTERS = HERE / "filters"
 TEMPLATES = HERE / "templates"
-SIM_NOTICE = "本报告基于模拟数据生成，仅用于演示与测试，不代表任何真实平台"
 FONT_DIRS = ["/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/noto"]
 
 INCLUDE_RE = re.compile(r"^[ \t]*\{\{<\s*include\s+(\"[^\"]+\"|'[^']+'|\S+)\s*>\}\}[ \t]*$",
@@ -145,6 +145,8 @@ def book_meta(book: Book, cover: dict[str, Any]) -> dict[str, Any]:
         "pagetitle": _inlines(pick("title", book.title)),
         "simulated": {"t": "MetaBool", "c": bool(cover.get("simulated"))},
     }
+    if cover.get("simulated"):
+        meta["notice"] = _inlines(pick("notice", SIMULATED_NOTICE))
     for key, fallback in (("subtitle", book.subtitle), ("date", book.date),
                           ("edition", ""), ("source", ""), ("fingerprint", "")):
         v = pick(key, fallback)
