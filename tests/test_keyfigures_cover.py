@@ -11,13 +11,14 @@ def test_record_and_summary(tmp_path):
     keyfigures.record(tmp_path, "01_a", "行业背景", [
         keyfigures.figure("平台 GMV", 2.5e8, "元", 2.0e8),
         keyfigures.figure("裂变占比", 31.0, "%", 28.5),
-        keyfigures.figure("新增用户", 12345, "人", None)])
+        keyfigures.figure("新增用户", 12345, "人", None)], finding="GMV 翻番。")
     got = keyfigures.load(tmp_path, ["01_a", "02_missing"])
     assert [c["chapter"] for c in got] == ["01_a"]
     text = keyfigures.summary_markdown(got)
     assert "| 行业背景 | 平台 GMV | 2.5 亿元 | 2.0 亿元 | +25.0% |" in text
     assert "|  | 裂变占比 | 31.0% | 28.5% | +2.5 pp |" in text
     assert "1.2 万人" in text and "| — | — |" in text
+    assert text.startswith("**主要发现**") and "- **行业背景**：GMV 翻番。" in text
 
 
 def test_record_refuses_incomplete_figures(tmp_path):

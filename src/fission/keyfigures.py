@@ -24,8 +24,10 @@ def figure(name: str, value: float, unit: str = "", previous: float | None = Non
             "digits": digits}
 
 
-def record(output_dir: str | Path, chapter: str, title: str, figures: list[dict]) -> None:
-    """Write the chapter's key figures; called by the chapter's last cell."""
+def record(output_dir: str | Path, chapter: str, title: str, figures: list[dict],
+           finding: str = "") -> None:
+    """Write the chapter's key figures, and its headline ``finding`` (one sentence built from
+    the computed numbers) for the executive summary; called by the chapter's last cell."""
     for f in figures:
         missing = {"name", "value", "unit", "previous"} - set(f)
         if missing:
@@ -34,7 +36,8 @@ def record(output_dir: str | Path, chapter: str, title: str, figures: list[dict]
     out = path(output_dir, chapter)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"chapter": chapter, "title": title, "figures": figures},
+    tmp.write_text(json.dumps({"chapter": chapter, "title": title, "finding": finding,
+                               "figures": figures},
                               ensure_ascii=False, indent=1), encoding="utf-8")
     tmp.replace(out)
 
@@ -72,6 +75,8 @@ def yoy(value: float | None, previous: float | None) -> str:
 def summary_markdown(chapters: list[dict]) -> str:
     if not chapters:
         return "*尚无章节生成关键指标。*\n"
+    findings = [f"- **{ch['title']}**：{ch['finding']}" for ch in chapters if ch.get("finding")]
+    head = ("**主要发现**\n\n" + "\n".join(findings) + "\n\n") if findings else ""
     rows = ["| 章节 | 指标 | 本期 | 上期 | 同比 |", "|---|---|---:|---:|---:|"]
     for ch in chapters:
         for i, f in enumerate(ch["figures"]):
@@ -80,7 +85,7 @@ def summary_markdown(chapters: list[dict]) -> str:
             rows.append(f"| {title} | {f['name']} | {fmt(f['value'], d, f['unit'])} | "
                         f"{fmt(f['previous'], d, f['unit'])} | "
                         f"{yoy(f['value'], f['previous']) if f['unit'] != '%' else _pp(f)} |")
-    return "\n".join(rows) + "\n"
+    return head + "\n".join(rows) + "\n"
 
 
 def _pp(f: dict) -> str:
