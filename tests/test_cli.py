@@ -23,3 +23,8 @@ def test_run_without_staged_data_says_make_data(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cli, "STAGED", tmp_path)
     assert cli.main(["run"]) == 2
     assert "make data" in capsys.readouterr().err
+
+
+def test_override_after_the_command(capsys):
+    assert cli.main(["report", "-p", "scale.users=5"]) == 2
+    assert "scale.users" in capsys.readouterr().err

@@ -85,11 +85,21 @@ def cmd_report(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="fission", description=__doc__)
-    p.add_argument("--params", "-P", default="params/default.yaml", help="edition parameters file")
-    p.add_argument("-p", "--set", action="append", metavar="KEY=VALUE",
-                   help="override a parameter, e.g. -p scale.users=20000 (repeatable)")
+    def edition_options(params_default, set_default):
+        o = argparse.ArgumentParser(add_help=False)
+        o.add_argument("--params", "-P", default=params_default, help="edition parameters file")
+        o.add_argument("-p", "--set", action="append", metavar="KEY=VALUE", default=set_default,
+                       help="override a parameter, e.g. -p scale.users=20000 (repeatable)")
+        return o
+
+    p = argparse.ArgumentParser(prog="fission", description=__doc__,
+                                parents=[edition_options("params/default.yaml", None)])
+    # the same options after the command (`fission report -p key=value`); SUPPRESS keeps the
+    # values given before it
+    after = edition_options(argparse.SUPPRESS, argparse.SUPPRESS)
     sub = p.add_subparsers(dest="cmd", required=True)
+    real_add_parser = sub.add_parser
+    sub.add_parser = lambda *a, **kw: real_add_parser(*a, parents=[after], **kw)
 
     s = sub.add_parser("simulate", help="simulate the platform (into --out, or stage the edition)")
     s.add_argument("--out", help="directory to write the tables and truth.json into")
