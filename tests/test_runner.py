@@ -94,3 +94,16 @@ def test_hanging_cell_is_stopped_by_the_timeout(book, tmp_path):
 def test_unknown_chapter_is_refused(book):
     with pytest.raises(ValueError, match="not chapters of edition"):
         _run(book, chapters=["99_z"])
+
+
+def test_kernel_start_failures_are_retried_cell_errors_are_not():
+    from papermill.exceptions import PapermillExecutionError
+    assert runner._is_startup_failure(RuntimeError("Kernel didn't respond in 60 seconds"))
+    assert runner._is_startup_failure(OSError("ZMQError: Address already in use"))
+    cell_error = PapermillExecutionError(3, 3, "x", "ValueError", "bad", [])
+    assert not runner._is_startup_failure(cell_error)
+
+
+def test_kernels_use_private_ipc_sockets():
+    a, b = runner.IPCKernelManager(), runner.IPCKernelManager()
+    assert a.transport == "ipc" and a.ip != b.ip   # side-by-side kernels cannot collide
