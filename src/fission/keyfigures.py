@@ -77,7 +77,7 @@ def summary_markdown(chapters: list[dict]) -> str:
         return "*尚无章节生成关键指标。*\n"
     findings = [f"- **{ch['title']}**：{ch['finding']}" for ch in chapters if ch.get("finding")]
     head = ("**主要发现**\n\n" + "\n".join(findings) + "\n\n") if findings else ""
-    rows = ["| 章节 | 指标 | 本期 | 上期 | 同比 |", "|---|---|---:|---:|---:|"]
+    rows = ["| 章节 | 指标 | 本期 | 上期 | 同比 |", "|----------|--------------|-------:|-------:|------:|"]
     for ch in chapters:
         for i, f in enumerate(ch["figures"]):
             d = f.get("digits", 1)
