@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 from fission.metrics.growth import check_balance, growth_accounting
-from metrics_fixtures import make_con, orders_df
+from metrics_fixtures import make_con, orders_df, users_df
 
 
 def _orders():
@@ -62,3 +62,25 @@ def test_growth_accounting_empty_period_and_weeks():
     assert w["churned"].tolist()[:4] == [0, 1, 0, 1]
     assert len(w) == 10 and check_balance(w)
     assert len(growth_accounting(con, "week", start="2025-01-06", end="2025-01-20")) == 2
+
+
+def test_growth_accounting_installed_base_is_not_new():
+    # data start 2025-01-05 (first order). User 9 signed up in 2023 (installed base): first seen
+    # in Feb → resurrected, not new. User 3 signed up in Feb 2025 → new. Users 1, 2 in Jan: baseline.
+    users = users_df([(1, "2025-01-01", None, "organic"), (2, "2025-01-02", None, "ads"),
+                      (3, "2025-02-01", None, "organic"), (9, "2023-06-01", None, "organic")])
+    o = orders_df([(1, 1, "2025-01-05", 10, "paid"), (2, 2, "2025-01-06", 10, "paid"),
+                   (3, 1, "2025-02-03", 10, "paid"), (4, 3, "2025-02-04", 10, "paid"),
+                   (5, 9, "2025-02-05", 10, "paid"), (6, 9, "2025-03-05", 10, "paid")])
+    df = growth_accounting(make_con(users=users, orders=o), "month", revenue=True)
+    assert df["period"].tolist() == list(pd.to_datetime(["2025-02-01", "2025-03-01"]))
+    assert df["active"].tolist() == [3, 1]
+    assert df["new"].tolist() == [1, 0]
+    assert df["retained"].tolist() == [1, 1]
+    assert df["resurrected"].tolist() == [1, 0]
+    assert df["churned"].tolist() == [1, 2]
+    assert df["new_revenue"].tolist() == [10, 0] and df["resurrected_revenue"].tolist() == [10, 0]
+    assert check_balance(df, revenue=True)
+    assert df.attrs["baseline_active"] == 2                      # January: users 1 and 2
+    # without users the history counts as complete: January is reported, every first-seen user new
+    assert growth_accounting(make_con(orders=o), "month")["new"].tolist() == [2, 2, 0]

@@ -117,10 +117,13 @@ def test_share_signup_rate_per_mechanism(sim, con):
 def test_invites_per_user_within_window(sim, con):
     truth = sim[1]["sharing"]
     fraud = {u for r in sim[1]["fraud_rings"] for u in r["user_ids"]}
-    n_users, = con.execute("SELECT count(*) FROM users WHERE signup_ts < TIMESTAMP '2025-10-01'").fetchone()
+    # window signups only: the installed base signed up before the window and shares no more
+    n_users, = con.execute("SELECT count(*) FROM users WHERE signup_ts < TIMESTAMP '2025-10-01' "
+                           "AND signup_ts >= TIMESTAMP '2024-01-01'").fetchone()
     per = dict(con.execute("""
         SELECT s.mechanism, count(*) FROM shares s JOIN users u USING (user_id)
-        WHERE u.signup_ts < TIMESTAMP '2025-10-01' AND s.share_ts <= u.signup_ts + INTERVAL 30 DAY
+        WHERE u.signup_ts < TIMESTAMP '2025-10-01' AND u.signup_ts >= TIMESTAMP '2024-01-01'
+          AND s.share_ts <= u.signup_ts + INTERVAL 30 DAY
           AND NOT list_contains(?, u.user_id)
         GROUP BY 1""", [sorted(fraud)]).fetchall())
     over, = con.execute("""SELECT count(*) FROM shares s JOIN users u USING (user_id)

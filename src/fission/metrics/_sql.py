@@ -48,6 +48,44 @@ def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
     return pd.Timestamp(con.execute(f"SELECT greatest({', '.join(parts)})").fetchone()[0])
 
 
+# A users table whose first signup precedes the first activity by more than this holds an
+# installed base from before the activity data (a full-history export has its first orders
+# within days of its first signups).
+TRUNCATION_GAP_DAYS = 90
+
+
+def data_start(con: duckdb.DuckDBPyConnection) -> pd.Timestamp | None:
+    """The start of the observed activity, when the activity tables start later than the users
+    table: the earliest order, share or share-visit timestamp, floored to its day, if it comes
+    more than ``TRUNCATION_GAP_DAYS`` after the earliest signup (an installed base signed up
+    before the activity data begins); ``None`` otherwise (the history is complete) or when
+    there is no activity table.
+
+    Users who signed up before it have a left-truncated history (their early orders, shares and
+    visits are not in the data); analyses that measure time from signup (K-factor, survival,
+    cohort retention, membership windows) keep only users with ``signup_ts >= data_start``."""
+    parts = []
+    for t, c in (("orders", "order_ts"), ("shares", "share_ts"), ("share_visits", "visit_ts")):
+        if has_table(con, t):
+            parts.append(f"(SELECT min({c})::TIMESTAMP FROM {t})")
+    if not parts or not has_table(con, "users"):
+        return None
+    first_activity, first_signup = con.execute(
+        f"SELECT least({', '.join(parts)}), (SELECT min(signup_ts)::TIMESTAMP FROM users)").fetchone()
+    if first_activity is None or first_signup is None:
+        return None
+    if pd.Timestamp(first_activity) - pd.Timestamp(first_signup) <= pd.Timedelta(days=TRUNCATION_GAP_DAYS):
+        return None
+    return pd.Timestamp(first_activity).floor("D")
+
+
+def observed_signup_sql(con: duckdb.DuckDBPyConnection, col: str = "signup_ts") -> str:
+    """SQL condition keeping users whose history is fully observed (``col >= data_start``);
+    ``TRUE`` when the data start is unknown."""
+    ds = data_start(con)
+    return "TRUE" if ds is None else f"{col}::TIMESTAMP >= {ts_literal(ds)}"
+
+
 def ts_literal(ts) -> str:
     """A SQL TIMESTAMP literal for ``ts`` (anything pandas can parse)."""
     return f"TIMESTAMP '{pd.Timestamp(ts).strftime('%Y-%m-%d %H:%M:%S.%f')}'"

@@ -3,17 +3,28 @@
 * **active** in a period: the user has ≥ 1 order with ``status != 'cancelled'`` (paid or
   refunded) whose ``order_ts`` falls in the period (``date_trunc(period, order_ts)``; weeks
   start on Monday).
-* **new**: active, and this is the user's first-ever active period;
+* **new**: active, this is the user's first observed active period, and the user signed up on
+  or after the data start (:func:`fission.metrics._sql.data_start`; every active user counts
+  when there is no ``users`` table);
 * **retained**: active this period and the previous one;
-* **resurrected**: active this period, not the previous one, but in some earlier period;
+* **resurrected**: active this period, not the previous one, but in some earlier period — or,
+  for a user who signed up before the data start (an installed base), first observed active
+  now: such a user was a customer before the data and is *returning*, not new;
 * **churned**: active the previous period, not this one (reported as a positive count).
 * ``quick_ratio`` = (new + resurrected) / churned (NaN when nothing churned);
   ``retention_rate`` = retained / active in the previous period.
 
 The identity ``active_t = active_{t-1} + new_t + resurrected_t − churned_t`` holds exactly for
-every period in the spine (every period from the first to the last active period, empty
-periods included). The first period is all "new" because history before the data starts is
-unknown; the last period may be incomplete.
+every reported period (empty periods included). With a complete history the first period is
+all "new" (everyone's first purchase). **When the history is truncated** (an installed base
+signed up before the activity data starts, see :func:`fission.metrics._sql.data_start`) **the
+first period of the data is not reported**: it has no observed previous period, so its
+retained / resurrected / new users cannot be told apart (counting them all as "new" would make
+a start-up spike). It is the baseline: its active count (and revenue) is in
+``df.attrs["baseline_active"]`` (``["baseline_revenue"]``), the active_{t-1} of the first
+reported row, and :func:`check_balance` uses it. So with monthly data from 2024-01 the table
+starts at 2024-02, and a yearly table of 2024–2025 has only 2025. The last period may be
+incomplete.
 
 Revenue accounting (``revenue=True``) uses the GMV of the same orders:
 ``revenue_t = revenue_{t-1} + new_rev + resurrected_rev + expansion − contraction − churned_rev``
@@ -26,7 +37,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from ._sql import query, require
+from ._sql import data_start, has_table, query, require, ts_literal
 
 _STEP = {"week": "INTERVAL 7 DAY", "month": "INTERVAL 1 MONTH", "quarter": "INTERVAL 3 MONTH",
          "year": "INTERVAL 1 YEAR", "day": "INTERVAL 1 DAY"}
@@ -38,6 +49,10 @@ def growth_accounting(con: duckdb.DuckDBPyConnection, period: str = "month",
     whole history): active, new, retained, resurrected, churned, quick_ratio, retention_rate
     and, with ``revenue``, the revenue accounting columns. See the module docstring."""
     require(con, "orders", needed_for="growth accounting (chapter 3)")
+    ds = data_start(con)
+    ds_sql = "NULL::TIMESTAMP" if ds is None else ts_literal(ds)
+    pre = (f"(SELECT user_id FROM users WHERE signup_ts::TIMESTAMP < {ds_sql})"
+           if has_table(con, "users") and ds is not None else "(SELECT NULL::BIGINT AS user_id WHERE FALSE)")
     if period not in _STEP:
         raise ValueError(f"period must be one of {tuple(_STEP)}")
     step = _STEP[period]
@@ -45,23 +60,25 @@ def growth_accounting(con: duckdb.DuckDBPyConnection, period: str = "month",
     WITH a AS (
         SELECT user_id, date_trunc('{period}', order_ts)::DATE AS period, sum(gmv) AS rev
         FROM orders WHERE status <> 'cancelled' GROUP BY ALL
-    ), b AS (
-        SELECT *, lag(period) OVER w AS prev_p, lead(period) OVER w AS next_p,
+    ), pre AS {pre}, b AS (
+        SELECT *, user_id IN (SELECT user_id FROM pre) AS is_pre, lag(period) OVER w AS prev_p, lead(period) OVER w AS next_p,
                lag(rev) OVER w AS prev_rev
         FROM a WINDOW w AS (PARTITION BY user_id ORDER BY period)
-    ), bounds AS (SELECT min(period) AS lo, max(period) AS hi FROM a),
+    ), bounds AS (SELECT least(min(period), date_trunc('{period}', coalesce({ds_sql}, min(period)))::DATE) AS lo,
+                         max(period) AS hi FROM a),
     spine AS (
         SELECT unnest(generate_series(lo::TIMESTAMP, hi::TIMESTAMP, {step}))::DATE AS period
         FROM bounds
     ), cur AS (
         SELECT period, count(*) AS active,
-               count(*) FILTER (WHERE prev_p IS NULL) AS new,
+               count(*) FILTER (WHERE prev_p IS NULL AND NOT is_pre) AS new,
                count(*) FILTER (WHERE prev_p = (period - {step})::DATE) AS retained,
-               count(*) FILTER (WHERE prev_p < (period - {step})::DATE) AS resurrected,
+               count(*) FILTER (WHERE prev_p < (period - {step})::DATE
+                                OR (prev_p IS NULL AND is_pre)) AS resurrected,
                sum(rev) AS revenue,
-               coalesce(sum(rev) FILTER (WHERE prev_p IS NULL), 0) AS new_revenue,
-               coalesce(sum(rev) FILTER (WHERE prev_p < (period - {step})::DATE), 0)
-                   AS resurrected_revenue,
+               coalesce(sum(rev) FILTER (WHERE prev_p IS NULL AND NOT is_pre), 0) AS new_revenue,
+               coalesce(sum(rev) FILTER (WHERE prev_p < (period - {step})::DATE
+                                         OR (prev_p IS NULL AND is_pre)), 0) AS resurrected_revenue,
                coalesce(sum(greatest(rev - prev_rev, 0))
                         FILTER (WHERE prev_p = (period - {step})::DATE), 0) AS expansion_revenue,
                coalesce(sum(greatest(prev_rev - rev, 0))
@@ -95,11 +112,18 @@ def growth_accounting(con: duckdb.DuckDBPyConnection, period: str = "month",
             / (df["churned_revenue"] + df["contraction_revenue"]).replace(0, np.nan))
     else:
         df = df.drop(columns=[c for c in df.columns if c.endswith("revenue")])
+    # with a truncated history the first period is only the baseline (module docstring)
+    keep = (df.index > 0) if ds is not None else np.ones(len(df), dtype=bool)
     if start is not None:
-        df = df[df["period"] >= pd.Timestamp(start)]
+        keep &= df["period"] >= pd.Timestamp(start)
     if end is not None:
-        df = df[df["period"] < pd.Timestamp(end)]
-    df = df.reset_index(drop=True)
+        keep &= df["period"] < pd.Timestamp(end)
+    idx = np.flatnonzero(keep)
+    base = df.iloc[idx[0] - 1] if len(idx) and idx[0] > 0 else None
+    df = df.iloc[idx].reset_index(drop=True)
+    df.attrs["baseline_active"] = int(base["active"]) if base is not None else None
+    if revenue:
+        df.attrs["baseline_revenue"] = float(base["revenue"]) if base is not None else None
     df.attrs["period"] = period
     return df
 
@@ -107,8 +131,16 @@ def growth_accounting(con: duckdb.DuckDBPyConnection, period: str = "month",
 def check_balance(df: pd.DataFrame, revenue: bool = False, tol: float = 1e-6) -> bool:
     """True when every row satisfies active_t = active_{t-1} + new + resurrected − churned
     (and, with ``revenue``, the revenue identity within ``tol``). Row 0 uses active_{-1} = 0
-    unless it has churned users (a filtered table), in which case it is skipped."""
+    unless it has churned users (a filtered table), in which case it is skipped; a table from
+    :func:`growth_accounting` carries its baseline (the active users of the period before its
+    first row) in ``attrs["baseline_active"]``, which row 0 is checked against."""
     prev = df["active"].shift(1)
+    base = df.attrs.get("baseline_active")
+    if base is not None and len(df):
+        prev.iloc[0] = base
+        if not bool(df["active"].iloc[0] == base + df["new"].iloc[0] + df["resurrected"].iloc[0]
+                    - df["churned"].iloc[0]):
+            return False
     ok = (df["active"] == prev + df["new"] + df["resurrected"] - df["churned"]).iloc[1:].all()
     first = df.iloc[0] if len(df) else None
     if first is not None and first["churned"] == 0 and first["retained"] == 0 and first["resurrected"] == 0:
@@ -119,4 +151,10 @@ def check_balance(df: pd.DataFrame, revenue: bool = False, tol: float = 1e-6) ->
         rhs = (rprev + df["new_revenue"] + df["resurrected_revenue"] + df["expansion_revenue"]
                - df["contraction_revenue"] - df["churned_revenue"])
         ok = ok and bool(np.allclose(df["revenue"].iloc[1:], rhs.iloc[1:], atol=tol, rtol=0))
+        rbase = df.attrs.get("baseline_revenue")
+        if rbase is not None and len(df):
+            r0 = df.iloc[0]
+            ok = ok and abs(r0["revenue"] - (rbase + r0["new_revenue"] + r0["resurrected_revenue"]
+                                              + r0["expansion_revenue"] - r0["contraction_revenue"]
+                                              - r0["churned_revenue"])) <= tol
     return bool(ok)

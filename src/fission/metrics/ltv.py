@@ -15,6 +15,14 @@ days; ``frequency`` = number of purchase days − 1 (repeat purchase days); ``re
 from the first to the last purchase day; ``T`` = days from the first purchase day to the
 observation end; ``monetary_value`` = mean spend per repeat purchase day (0 if none). Time unit:
 days.
+
+Left truncation: the RFM summary is built from the *observed* purchases only. For customers who
+signed up before the data start (an installed base) the first observed purchase stands in for
+the first purchase, so T counts from it (not from the true first purchase, which is not in the
+data) and frequency counts repeat purchases inside the data only. This is the usual practice
+with a fixed observation window (the customer "enters" at the first observed purchase); it is
+consistent with BG/NBD's conditioning on the first purchase, at the cost of treating long-time
+customers' first observed purchase as a trial. Time is never measured from ``signup_ts``.
 """
 from __future__ import annotations
 

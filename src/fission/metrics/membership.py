@@ -18,7 +18,10 @@ so every comparison here is descriptive, not causal. Two views:
 Conventions (as in :mod:`fission.metrics.retention`): an *order* is an order with
 ``status != 'cancelled'``; GMV counts ``status = 'paid'`` orders only; windows are half-open
 ``[start, end)`` in days from ``signup_ts``; only users whose whole window ends on or before the
-data end (:func:`fission.metrics._sql.data_end`) are included, so every user is fully observed.
+data end (:func:`fission.metrics._sql.data_end`) and that signed up on or after the data start
+(:func:`fission.metrics._sql.data_start`, the first observed order/share/visit) are included, so
+every user is fully observed (an installed base that signed up before the data starts would
+otherwise count zero orders in windows lying before the data).
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ import duckdb
 import pandas as pd
 
 from ._sql import data_end as _data_end
-from ._sql import query, require, ts_literal
+from ._sql import observed_signup_sql, query, require, ts_literal
 from .experiments import lift_ci
 
 
@@ -64,7 +67,8 @@ def membership_summary(con: duckdb.DuckDBPyConnection, horizon_days: float = 180
     WITH u AS (
         SELECT user_id, signup_ts::TIMESTAMP AS t0, coalesce(is_member, false) AS member
         FROM users
-        WHERE signup_ts::TIMESTAMP + {h} <= {ts_literal(dend)} {_year_filter(cohort_year)}
+        WHERE signup_ts::TIMESTAMP + {h} <= {ts_literal(dend)} AND {observed_signup_sql(con)}
+              {_year_filter(cohort_year)}
     ), o AS (
         SELECT u.user_id,
                count(*) FILTER (WHERE o.status <> 'cancelled') AS orders,
@@ -112,7 +116,8 @@ def membership_landmark(con: duckdb.DuckDBPyConnection, landmark_days: float = 3
                (coalesce(is_member, false) AND member_since IS NOT NULL
                 AND member_since::TIMESTAMP < signup_ts::TIMESTAMP + {lm}) AS member
         FROM users
-        WHERE signup_ts::TIMESTAMP + {end} <= {ts_literal(dend)} {_year_filter(cohort_year)}
+        WHERE signup_ts::TIMESTAMP + {end} <= {ts_literal(dend)} AND {observed_signup_sql(con)}
+              {_year_filter(cohort_year)}
     ), o AS (
         SELECT u.user_id,
                count(*) FILTER (WHERE o.order_ts < u.t0 + {lm}) AS pre_orders,

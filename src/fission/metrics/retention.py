@@ -7,6 +7,9 @@
   signup period itself);
 * **bounded** retention(N) = users of the cohort active in period N / cohort size;
 * **unbounded** retention(N) = users active in period N *or any later period* / cohort size;
+* only users who signed up on or after the data start (:func:`fission.metrics._sql.data_start`,
+  the first observed order/share/visit) form cohorts: an installed base that signed up before
+  the data starts has unobserved early periods, so its cohorts would be left-truncated;
 * cells not yet observed (cohort period + N after the data's last period) are NaN; the last
   observed period may be incomplete.
 """
@@ -17,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from ._sql import data_end as _data_end
-from ._sql import require, ts_literal
+from ._sql import observed_signup_sql, require, ts_literal
 
 SEGMENTS = ("acquisition_channel", "city_tier", "age_band", "gender", "is_member", "province")
 
@@ -45,7 +48,8 @@ def cohort_retention(con: duckdb.DuckDBPyConnection, period: str = "month", segm
     dend = _data_end(con) if data_end is None else pd.Timestamp(data_end)
     seg = f", {segment}::VARCHAR AS segment" if segment else ""
     segc = ", segment" if segment else ""
-    u_sql = f"SELECT user_id, date_trunc('{period}', signup_ts)::DATE AS cohort{seg} FROM users"
+    u_sql = (f"SELECT user_id, date_trunc('{period}', signup_ts)::DATE AS cohort{seg} FROM users "
+             f"WHERE {observed_signup_sql(con)}")
     sizes = con.execute(f"SELECT cohort{segc}, count(*) AS cohort_size FROM ({u_sql}) GROUP BY ALL").df()
     act_sql = f"""
         WITH u AS ({u_sql}),

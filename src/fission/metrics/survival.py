@@ -8,6 +8,11 @@ counts, so a buyer whose last order is ≥ ``churn_days`` before the data end ha
 it). Duration = days from ``signup_ts`` to that order. Buyers with no such gap yet (last
 order within ``churn_days`` of the data end) are **censored** at their last order. A buyer
 who comes back after a long gap keeps the first churn time (we model time to first churn).
+
+Only buyers who signed up on or after the data start (:func:`fission.metrics._sql.data_start`,
+the first observed order/share/visit) are included: for users who signed up earlier the
+orders between signup and the data start are not in the data, so their durations from signup
+would be wrong (left truncation).
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from ._sql import data_end as _data_end
-from ._sql import query, require, ts_literal
+from ._sql import observed_signup_sql, query, require, ts_literal
 
 GROUPS = ("acquisition_channel", "city_tier", "age_band", "gender", "is_member")
 COX_COVARIATES = {"acquisition_channel": "organic", "city_tier": "1", "age_band": "25-30",
@@ -45,6 +50,7 @@ def _durations_sql(con, churn_days: float, data_end) -> str:
                AS duration_days,
            (c.churn_ts IS NOT NULL)::INTEGER AS event
     FROM users u JOIN c ON c.user_id = u.user_id
+    WHERE {observed_signup_sql(con, 'u.signup_ts')}
     """
 
 

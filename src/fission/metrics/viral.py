@@ -2,7 +2,9 @@
 
 Definitions, for a signup cohort (users whose ``signup_ts`` falls in a period) restricted to
 users whose first ``window_days`` after signup are fully observed
-(``signup_ts + window_days <= data end``):
+(``signup_ts >= data start`` and ``signup_ts + window_days <= data end``; users who signed up
+before the data start — an installed base whose sharing window is not in the data — are left
+out, see :func:`fission.metrics._sql.data_start`):
 
 * ``cohort_size`` – users in the cohort (all of them, whatever they shared);
 * ``shares`` – shares (of the mechanism) the cohort sent in ``[signup_ts, signup_ts + window)``;
@@ -22,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from ..data.contract import MECHANISMS
-from ._sql import check_period, query, require, ts_literal
+from ._sql import check_period, observed_signup_sql, query, require, ts_literal
 from ._sql import data_end as _data_end
 
 
@@ -42,7 +44,7 @@ def cohort_k(con, cohort_sql: str, window_days: float = 30, where_sql: str = "TR
     sql = f"""
     WITH c AS (
         SELECT user_id, signup_ts, {cohort} AS cohort FROM users
-        WHERE signup_ts + {win} <= {ts_literal(dend)} AND ({where_sql})
+        WHERE signup_ts + {win} <= {ts_literal(dend)} AND {observed_signup_sql(con)} AND ({where_sql})
     ), cs AS (
         SELECT cohort, count(*) AS cohort_size FROM c GROUP BY cohort
     ), sh AS (

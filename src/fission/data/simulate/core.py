@@ -164,6 +164,7 @@ def simulate(out_dir: Path, *, year: int, users: int, seed: int, progress: bool 
     writers = {t: TableWriter(out_dir, t, parts=(t == "events"))
                for t in ("orders", "order_items", "returns", "reviews", "events")}
     tickets = []
+    legacy_state = {"users": 0, "active": 0, "dormant_returning": 0}
     weeks = (cal.D + 6) // 7
     demand = np.zeros((catalog.n, 7, weeks), dtype=np.int64)
     expw = {"start": ws, "end": we}
@@ -177,6 +178,8 @@ def simulate(out_dir: Path, *, year: int, users: int, seed: int, progress: bool 
                         ("events", ev)):
             writers[t].write(cols)
         tickets.append(tks)
+        for k in legacy_state:
+            legacy_state[k] += info["legacy_state"][k]
         log(f"chunk {ci}: users {lo}-{hi}, orders {len(orders['order_id'])}, events {len(ev['ts'])}")
     for t, w in writers.items():
         rows[t] = w.close()
@@ -191,7 +194,7 @@ def simulate(out_dir: Path, *, year: int, users: int, seed: int, progress: bool 
     log(f"tickets {rows['tickets']}, purchase_orders {rows['purchase_orders']}, inventory {rows['inventory']}")
     missing = [t for t, spec in TABLES.items() if t not in rows]
     assert not missing, missing
-    truth = _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth, rows)
+    truth = _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth, rows, legacy_state)
     truth["seconds"] = round(time.perf_counter() - t_start, 2)
     (out_dir / "truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1, default=_json))
     log(f"done: {n} users, {sum(rows.values())} rows")
@@ -263,12 +266,29 @@ def _write_sharing(rng, cal, out_dir, pop, camp, catalog, rows):
     pop.cascade = None
 
 
-def _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth, rows) -> dict:
+def _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth, rows, legacy_state) -> dict:
     from .calendar import HOUR_PROFILE, ORDER_EXPONENT
     U = pop.cols
     tiers = U["tier"]
-    y0 = U["ts"] < cal.year_start
-    tier_counts = {str(k): [int(((tiers == k) & y0).sum()), int(((tiers == k) & ~y0).sum())] for k in range(1, 6)}
+    leg = U["legacy"]
+    y0 = (U["ts"] < cal.year_start) & ~leg
+    y1 = U["ts"] >= cal.year_start
+    tier_counts = {str(k): [int(((tiers == k) & y0).sum()), int(((tiers == k) & y1).sum())] for k in range(1, 6)}
+    nl = max(legacy_state["users"], 1)
+    installed_base = {
+        "users": int(leg.sum()), "user_ids": [1, int(leg.sum())],
+        "signup_from": str(cal.start - __import__("datetime").timedelta(days=int(round(P.LEGACY_YEARS * 365)))),
+        "signup_to": str(cal.start), "per_window_signup": P.LEGACY_FRAC,
+        "arrival_growth_per_year": P.LEGACY_GROWTH, "channel_mix": P.LEGACY_CHANNEL_MIX,
+        "share_active_at_start": round(legacy_state["active"] / nl, 4),
+        "share_dormant_returning": round(legacy_state["dormant_returning"] / nl, 4),
+        "share_lapsed_at_start": round(1 - (legacy_state["active"] + legacy_state["dormant_returning"]) / nl, 4),
+        "notes": "Legacy users signed up before the window; the same buying model (rates, spells, "
+                 "dormancy, churn, resurrection) runs from their signup, but only activity inside "
+                 "the window is written. They send no shares (sharing happens in the 30 days after "
+                 "signup) and are not in the K-factor truth. 'active' = in an active spell at the "
+                 "window start; 'dormant_returning' = not active but with a later spell.",
+    }
     sf = {str(y): SPRING_FESTIVAL[y] for y in (year - 1, year)}
     md = [str(d)[5:] for d in cal.dates]
     peak = {name: float(np.mean([cal.season[i] for i, m in enumerate(md) if m in days]))
@@ -276,7 +296,8 @@ def _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth
     sf_mult = float(np.mean([cal.season[i] for i, d in enumerate(cal.dates)
                              if any(0 <= (d - np.datetime64(v)).astype(int) <= 6 for v in sf.values())]))
     return {
-        "seed": seed, "users": int(pop.n), "users_requested": users, "year": year, "compare_year": year - 1,
+        "seed": seed, "users": int(pop.n - leg.sum()), "users_total": int(pop.n), "users_requested": users,
+        "installed_base": installed_base, "year": year, "compare_year": year - 1,
         "start": str(cal.start), "end": str(cal.end),
         "simulated": True,
         "examples": {"market": "示例数据: src/fission/data/examples/market.csv (2020 figure is the seed; other years are illustrative estimates)",
@@ -287,7 +308,7 @@ def _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth
                      "cac_campaign_types": P.CAC_CAMPAIGN_TYPES,
                      "cac_definition": "sum(campaigns.cost of the channel's campaign types) / users acquired by the channel over both years",
                      "first_order_rate_within_30d": P.FIRST_ORDER_RATE,
-                     "realised_non_referral": {c: int((U["channel"] == US.CH[c]).sum()) for c in P.CHANNEL_MIX}},
+                     "realised_non_referral": {c: int(((U["channel"] == US.CH[c]) & ~leg).sum()) for c in P.CHANNEL_MIX}},
         "sharing": SH.truth(),
         "seasonality": {"spring_festival": sf, "rules": SEASON, "order_exponent": ORDER_EXPONENT,
                         "mean_multiplier": {"618": peak["618"], "double11": peak["double11"], "spring_festival": sf_mult},

@@ -85,7 +85,7 @@ def chunk(rng, cal, U, lo, hi, info, catalog, pools):
     src = ins(src, src[clk])[order]
     isrec = (etype == ET["rec_impression"]) | (etype == ET["rec_click"])
     algo = ins(algo, algo[clk])[order]
-    ok = ts < cal.t_end
+    ok = (ts < cal.t_end) & (ts >= cal.t0)      # legacy users' activity before the window is not written
     return {"user_id": lo + eu[ok] + 1, "ts": ts[ok], "session_id": sid[ok],
             "event_type": Cat(etype[ok], EVENT_TYPES), "item_id": (item[ok] + 1, item[ok] < 0),
             "source": Cat(src[ok], EVENT_SOURCES),

@@ -42,13 +42,20 @@ def chunk(rng, cal, U, lo, hi, extra, exp, catalog, pools, demand):
     sl = slice(lo, hi)
     rate, first, late = U["rate"][sl], U["first_ts"][sl], U["late_start"][sl]
     # --- first orders
-    f = np.flatnonzero(first >= 0)
+    f = np.flatnonzero(first >= cal.t0)        # legacy users' first orders before the window: unobserved
     rows = {"u": [f], "ts": [first[f]], "ch": [U["channel"][sl][f]], "camp": [U["fo_campaign"][sl][f]],
             "grp": [U["fo_group"][sl][f]], "live": [U["live"][sl][f]], "planted": [np.zeros(len(f), bool)],
             "first": [np.ones(len(f), bool)]}
     # --- repeat orders in spells
     start = np.where(first >= 0, first + 1, late)
     su, sa, sb, smu = _spells(rng, cal, start, rate)
+    # the installed base at the window start (spells before the window have no observed orders:
+    # order_cum is 0 before t0, so only the in-window part of a spell produces orders)
+    leg = U["ts"][sl] < cal.t0
+    act = np.zeros(n, bool); act[su[(sa <= cal.t0) & (sb > cal.t0)]] = True
+    later = np.zeros(n, bool); later[su[sa > cal.t0]] = True
+    legacy_state = {"users": int(leg.sum()), "active": int((leg & act).sum()),
+                    "dormant_returning": int((leg & ~act & later).sum())}
     k = rng.poisson(smu)
     ru = np.repeat(su, k)
     rts = cal.sample_order_times(rng, np.repeat(sa, k), np.repeat(sb, k))
@@ -169,7 +176,7 @@ def chunk(rng, cal, U, lo, hi, extra, exp, catalog, pools, demand):
                "order_id": np.concatenate([oid[tk], np.full(len(nt), -1)]),
                "created_ts": np.concatenate([tts, ntt]),
                "category": np.concatenate([tc, rng.choice([3, 4], len(nt), p=[0.4, 0.6])])}
-    okt = tickets["created_ts"] < cal.t_end
+    okt = (tickets["created_ts"] < cal.t_end) & (tickets["created_ts"] >= cal.t0)
     tickets = {k: v[okt] for k, v in tickets.items()}
     # --- demand for supply (item × warehouse × week)
     live_o = ~cancelled
@@ -183,5 +190,6 @@ def chunk(rng, cal, U, lo, hi, extra, exp, catalog, pools, demand):
               "shipped_ts": (shipped, ~ship_ok), "delivered_ts": (delivered, ~deliv_ok),
               "warehouse_id": Cat(wh, WAREHOUSES, cancelled), "carrier": Cat(carrier, CARRIERS, cancelled)}
     order_items = {"order_id": oid[io], "item_id": item + 1, "qty": qty, "unit_price": price}
-    info = {"u": o["u"], "ts": o["ts"], "item": main_item, "spells": (su, sa, sb, smu)}
+    info = {"u": o["u"], "ts": o["ts"], "item": main_item, "spells": (su, sa, sb, smu),
+            "legacy_state": legacy_state}
     return orders, order_items, returns, reviews, tickets, info

@@ -180,3 +180,10 @@ SUPPLIER_LEAD_DAYS = (5, 15)
 LATE_DELAY_DAYS = 5.0
 
 assert list(WAREHOUSES) == ["east", "south", "north", "central", "southwest", "northwest", "northeast"]
+
+# --- installed base: users who signed up before the simulated window ------------------------
+LEGACY_FRAC = 0.6                  # legacy users per window signup
+LEGACY_YEARS = 3.0                 # signups spread over this many years before the window
+LEGACY_GROWTH = 2.5                # yearly growth of the legacy arrival curve
+LEGACY_CHANNEL_MIX = {"organic": 0.42, "ads": 0.26, "kol": 0.10, "live": 0.06, "group_buy": 0.16}
+LEGACY_GROUP_BUY_FIRST_ORDER = 0.55   # first-order rate of legacy group-buy signups (filled or not)

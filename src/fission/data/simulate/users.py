@@ -33,6 +33,31 @@ def draw_tier(rng, cal, tier_p, t):
     return (rng.random(len(t))[:, None] > cdf).sum(axis=1).clip(0, 4) + 1
 
 
+def legacy_arrivals(rng, cal, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Signup times and channels of ``n`` users who joined in the ``LEGACY_YEARS`` before the
+    window, on an arrival curve growing ``LEGACY_GROWTH``-fold a year (hour profile as usual);
+    channels from ``LEGACY_CHANNEL_MIX`` (non-referral)."""
+    from .calendar import HOUR, HOUR_PROFILE
+    r = np.log(P.LEGACY_GROWTH)
+    lo = np.exp(-r * P.LEGACY_YEARS)
+    s = np.log(lo + rng.random(n) * (1.0 - lo)) / r           # years before the window, in (-Y, 0]
+    day = np.minimum(np.floor(s * 365.0).astype(np.int64), -1)
+    hour = rng.choice(24, size=n, p=HOUR_PROFILE)
+    ts = cal.t0 + day * DAY + hour * HOUR + rng.integers(0, HOUR, size=n)
+    names = list(P.LEGACY_CHANNEL_MIX)
+    p = np.array(list(P.LEGACY_CHANNEL_MIX.values()), float)
+    ch = np.array([CH[x] for x in names])[rng.choice(len(names), n, p=p / p.sum())]
+    return ts.astype(np.int64), ch
+
+
+def draw_tier_before(rng, cal, t):
+    """City tier for signups before the window: the tier growth model run backwards."""
+    x = (np.asarray(t) - cal.t0) / (365.0 * DAY)
+    w = P.TIER_BASE[None, :] * P.TIER_GROWTH[None, :] ** x[:, None]
+    cdf = np.cumsum(w / w.sum(axis=1, keepdims=True), axis=1)
+    return (rng.random(len(t))[:, None] > cdf).sum(axis=1).clip(0, 4) + 1
+
+
 @dataclass
 class Population:
     n: int
@@ -79,24 +104,34 @@ def build(rngs, cal, users: int, camp: CA.Campaigns, catalog, progress=lambda *a
     casc = SH.run_cascade(rngs("cascade"), roots_ts, cal.t_end, 0)
     n_ref = len(casc.u_ts)
     rings = FR.plant(rngs("fraud"), cal, users, n_roots + n_ref)
-    n = n_roots + n_ref + len(rings.ts)
+    n_win = n_roots + n_ref + len(rings.ts)
     progress(f"cascade: {n_ref} referral users, {len(casc.s_ts)} shares, {len(casc.v_ts)} visits; "
              f"{len(rings.ts)} fraud accounts")
+    # --- the installed base: users who signed up before the window (appended last, so the
+    # cascade's and the rings' temporary indices stay valid) -----------------------------------
+    leg_ts, leg_ch = legacy_arrivals(rngs("legacy"), cal, int(round(P.LEGACY_FRAC * n_win)))
+    n_leg = len(leg_ts)
+    n = n_win + n_leg
+    progress(f"installed base: {n_leg} legacy users signed up before {cal.start}")
     c = {}
-    c["ts"] = np.concatenate([roots_ts, casc.u_ts, rings.ts])
+    c["ts"] = np.concatenate([roots_ts, casc.u_ts, rings.ts, leg_ts])
     c["channel"] = np.concatenate([np.concatenate(ch), np.full(n_ref, CH["referral"]),
-                                   np.where(rings.is_leader, CH["organic"], CH["referral"])])
-    c["referrer"] = np.concatenate([np.full(n_roots, -1), casc.u_referrer, rings.referrer])
+                                   np.where(rings.is_leader, CH["organic"], CH["referral"]), leg_ch])
+    c["referrer"] = np.concatenate([np.full(n_roots, -1), casc.u_referrer, rings.referrer, np.full(n_leg, -1)])
     c["mech"] = np.concatenate([np.full(n_roots, -1), casc.u_mech,
-                                np.where(rings.is_leader, -1, FR.MECH)])
-    c["campaign"] = np.concatenate([np.concatenate(camp_i), np.full(n_ref + len(rings.ts), -1)])
-    c["live"] = np.concatenate([np.concatenate(live_i), np.full(n_ref + len(rings.ts), -1)])
-    c["joiner"] = np.concatenate([np.concatenate(grp_i), np.full(n_ref + len(rings.ts), -1)])
-    c["fraud"] = np.concatenate([np.zeros(n_roots + n_ref, bool), np.ones(len(rings.ts), bool)])
-    c["ring"] = np.concatenate([np.full(n_roots + n_ref, -1), rings.ring])
+                                np.where(rings.is_leader, -1, FR.MECH), np.full(n_leg, -1)])
+    c["campaign"] = np.concatenate([np.concatenate(camp_i), np.full(n_ref + len(rings.ts) + n_leg, -1)])
+    c["live"] = np.concatenate([np.concatenate(live_i), np.full(n_ref + len(rings.ts) + n_leg, -1)])
+    c["joiner"] = np.concatenate([np.concatenate(grp_i), np.full(n_ref + len(rings.ts) + n_leg, -1)])
+    c["fraud"] = np.concatenate([np.zeros(n_roots + n_ref, bool), np.ones(len(rings.ts), bool),
+                                 np.zeros(n_leg, bool)])
+    c["ring"] = np.concatenate([np.full(n_roots + n_ref, -1), rings.ring, np.full(n_leg, -1)])
+    c["legacy"] = c["ts"] < cal.t0
     # --- demographics --------------------------------------------------------------------------
     rd = rngs("demographics")
     tier = draw_tier(rd, cal, tier_p, c["ts"])
+    legi = np.flatnonzero(c["legacy"])
+    tier[legi] = draw_tier_before(rd, cal, c["ts"][legi])
     inherit = (c["referrer"] >= 0) & (rd.random(n) < P.REFERRAL_SAME_TIER)
     kids = np.flatnonzero(inherit)
     for _ in range(200):
@@ -133,6 +168,7 @@ def build(rngs, cal, users: int, camp: CA.Campaigns, catalog, progress=lambda *a
     fo_p = np.zeros(n)
     for chn in ("organic", "ads", "kol", "live"):
         fo_p[c["channel"] == CH[chn]] = P.FIRST_ORDER_RATE[chn]
+    fo_p[c["legacy"] & (c["channel"] == CH["group_buy"])] = P.LEGACY_GROUP_BUY_FIRST_ORDER
     isref = c["mech"] >= 0
     fo_p[isref] = SH.MECH_ARR[c["mech"][isref], 3]
     jn = c["joiner"]
@@ -169,5 +205,6 @@ def build(rngs, cal, users: int, camp: CA.Campaigns, catalog, progress=lambda *a
     c["referrer"] = np.where(c["referrer"] >= 0, pos[np.maximum(c["referrer"], 0)], -1)
     pop = Population(n, c, casc, rings, g, perm, pos,
                      {"pilot_roots": pilot_n, "pilot_multiplier": mult, "non_referral_users": n_roots,
-                      "referral_users": n_ref, "fraud_accounts": int(len(rings.ts))})
+                      "referral_users": n_ref, "fraud_accounts": int(len(rings.ts)),
+                      "legacy_users": int(n_leg)})
     return pop
