@@ -9,7 +9,7 @@ from fission.metrics.segments import (annual_growth, campaign_kol_tier, cascade_
                                       segment_profile, segment_viral, sv_reference,
                                       uplift_by_type, viral_amplification, virality_by_size)
 from fission.metrics.viral import viral_k_overall
-from metrics_fixtures import make_con, orders_df, ts, users_df
+from metrics_fixtures import make_con, orders_df, referral_tables
 
 TIERS = {1: 3, 2: 1, 3: 4, 4: 1, 5: 2, 6: 5, 7: 3, 8: 3, 9: 1, 10: 1}
 AGES = {1: "18-24", 2: "31-40", 3: "25-30", 4: "50+", 5: "25-30", 6: "41-50", 7: "18-24",
@@ -17,38 +17,13 @@ AGES = {1: "18-24", 2: "31-40", 3: "25-30", 4: "50+", 5: "25-30", 6: "41-50", 7:
 
 
 def _con(with_sharing=True):
-    users = users_df([
-        (1, "2025-01-01", None, "organic"),
-        (2, "2025-01-10", None, "organic"),
-        (3, "2025-01-05", 1, "referral"),
-        (4, "2025-01-07", 1, "referral"),
-        (5, "2025-02-03", 2, "referral"),
-        (6, "2025-02-01", None, "ads"),
-        (7, "2025-03-25", None, "ads"),      # not fully observed (data end 2025-04-01)
+    users, shares, visits = referral_tables([
         (8, "2024-06-01", None, "organic"),
         (9, "2024-07-01", None, "organic"),
         (10, "2024-08-01", None, "ads"),
     ])
     users["city_tier"] = users["user_id"].map(TIERS)
     users["age_band"] = users["user_id"].map(AGES)
-    shares = pd.DataFrame({
-        "share_id": [1, 2, 3, 4, 5, 6],
-        "user_id": [1, 1, 1, 2, 2, 6],
-        "share_ts": pd.to_datetime(["2025-01-02", "2025-01-03", "2025-03-01",  # 3rd: > 30 d
-                                    "2025-01-20", "2025-01-21", "2025-02-02"]),
-        "platform": ["wechat_group"] * 6,
-        "mechanism": ["invite_coupon", "group_buy", "invite_coupon", "invite_coupon",
-                      "invite_coupon", "group_buy"],
-        "campaign_id": [None] * 6, "item_id": [None] * 6})
-    visits = pd.DataFrame({
-        "visit_id": [1, 2, 3, 4, 5, 6, 7],
-        "share_id": [1, 1, 2, 3, 4, 4, 5],
-        "visit_ts": pd.to_datetime(["2025-01-04", "2025-01-05", "2025-01-07", "2025-03-02",
-                                    "2025-01-21", "2025-02-03", "2025-01-22"]),
-        "visitor_user_id": pd.array([None, 3, 4, None, None, 5, None], dtype="Int64"),
-        "is_new_user": [True] * 7,
-        "signup_user_id": pd.array([None, 3, 4, None, None, 5, None], dtype="Int64"),
-        "first_order_id": pd.array([None] * 7, dtype="Int64")})
     orders = orders_df([
         (1, 1, "2025-01-15", 10, "paid"),       # user 1: first order within 30 days
         (2, 3, "2025-03-01", 20, "paid"),       # user 3: 55 days after signup

@@ -2,7 +2,6 @@
 its input."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pandas as pd
