@@ -86,6 +86,11 @@ def observed_signup_sql(con: duckdb.DuckDBPyConnection, col: str = "signup_ts") 
     return "TRUE" if ds is None else f"{col}::TIMESTAMP >= {ts_literal(ds)}"
 
 
+def interval_days(days: float) -> str:
+    """A SQL INTERVAL of ``days`` (fractions allowed), for windows measured from a timestamp."""
+    return f"INTERVAL ({float(days) * 86400.0}) SECOND"
+
+
 def ts_literal(ts) -> str:
     """A SQL TIMESTAMP literal for ``ts`` (anything pandas can parse)."""
     return f"TIMESTAMP '{pd.Timestamp(ts).strftime('%Y-%m-%d %H:%M:%S.%f')}'"

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ._sql import query, require
+from ._sql import interval_days, query, require
 
 
 # ------------------------------------------------------------------ SRM
@@ -163,7 +163,7 @@ def experiment_sums(con: duckdb.DuckDBPyConnection, pre_days: float | None = Non
     require(con, "experiments", "assignments", "orders",
             needed_for="the A/B test results (chapter 6)")
     pre = ("(e.end_ts - e.start_ts)" if pre_days is None
-           else f"INTERVAL ({float(pre_days) * 86400.0}) SECOND")
+           else interval_days(pre_days))
     return query(con, f"""
     WITH a AS (
         SELECT a.experiment_id, a.user_id, a.variant, e.start_ts, e.end_ts,

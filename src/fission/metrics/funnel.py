@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from ._sql import data_end as _data_end
-from ._sql import in_list, query, require, ts_literal
+from ._sql import in_list, interval_days, query, require, ts_literal
 
 FUNNEL_GROUPS = ("mechanism", "platform", "month", "campaign_id")
 
@@ -37,7 +37,7 @@ def funnel(con: duckdb.DuckDBPyConnection, by=("mechanism",), window_days: float
     by = in_list(by, "by", FUNNEL_GROUPS)
     if window_days <= 0:
         raise ValueError("window_days must be positive")
-    win = f"INTERVAL ({float(window_days) * 86400.0}) SECOND"
+    win = interval_days(window_days)
     where = ["TRUE"]
     if start is not None:
         where.append(f"share_ts >= {ts_literal(start)}")

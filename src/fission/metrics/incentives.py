@@ -27,7 +27,7 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
-from ._sql import has_table, query, require
+from ._sql import has_table, interval_days, query, require
 
 MECHANISM_CAMPAIGNS = {"invite_coupon": ("coupon",), "group_buy": ("group_buy",),
                        "content": ("content",)}
@@ -69,7 +69,7 @@ def incentive_cost(con: duckdb.DuckDBPyConnection, year: int, window_days: float
             needed_for="the incentive cost per acquired user (chapter 2)")
     if window_days <= 0:
         raise ValueError("window_days must be positive")
-    win = f"INTERVAL ({float(window_days) * 86400.0}) SECOND"
+    win = interval_days(window_days)
     joiners = ("SELECT gm.user_id, 'group_buy' AS mechanism FROM group_members gm "
                "WHERE gm.is_new_user AND gm.user_id NOT IN (SELECT user_id FROM ref) "
                "GROUP BY 1") if has_table(con, "group_members") else \

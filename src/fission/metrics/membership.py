@@ -29,12 +29,8 @@ import duckdb
 import pandas as pd
 
 from ._sql import data_end as _data_end
-from ._sql import observed_signup_sql, query, require, ts_literal
+from ._sql import interval_days, observed_signup_sql, query, require, ts_literal
 from .experiments import lift_ci
-
-
-def _days(d: float) -> str:
-    return f"INTERVAL ({float(d) * 86400.0}) SECOND"
 
 
 def _year_filter(cohort_year) -> str:
@@ -62,7 +58,7 @@ def membership_summary(con: duckdb.DuckDBPyConnection, horizon_days: float = 180
     if active_days > horizon_days:
         raise ValueError("active_days must not exceed horizon_days")
     dend = _data_end(con) if data_end is None else pd.Timestamp(data_end)
-    h, a = _days(horizon_days), _days(horizon_days - active_days)
+    h, a = interval_days(horizon_days), interval_days(horizon_days - active_days)
     return query(con, f"""
     WITH u AS (
         SELECT user_id, signup_ts::TIMESTAMP AS t0, coalesce(is_member, false) AS member
@@ -108,7 +104,7 @@ def membership_landmark(con: duckdb.DuckDBPyConnection, landmark_days: float = 3
     """
     require(con, "users", "orders", needed_for="the membership effect (chapter 6)")
     dend = _data_end(con) if data_end is None else pd.Timestamp(data_end)
-    lm, end = _days(landmark_days), _days(landmark_days + window_days)
+    lm, end = interval_days(landmark_days), interval_days(landmark_days + window_days)
     keep = "WHERE pre_orders >= 1" if require_order else ""
     return query(con, f"""
     WITH u AS (

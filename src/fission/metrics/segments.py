@@ -30,7 +30,7 @@ import pandas as pd
 from scipy import stats as _stats
 
 from . import viral
-from ._sql import query, require, ts_literal
+from ._sql import interval_days, query, require, ts_literal
 from ._sql import data_end as _data_end
 
 #: key → (SQL predicate on users, Chinese name of the segment, Chinese name of the rest)
@@ -49,7 +49,7 @@ def _segment(segment: str) -> tuple[str, str, str]:
 def _window(window_days: float) -> str:
     if window_days <= 0:
         raise ValueError("window_days must be positive")
-    return f"INTERVAL ({float(window_days) * 86400.0}) SECOND"
+    return interval_days(window_days)
 
 
 # ------------------------------------------------------------------ segment case study

@@ -22,7 +22,7 @@ import duckdb
 import pandas as pd
 
 from ._sql import data_end as _data_end
-from ._sql import observed_signup_sql, query, require, ts_literal
+from ._sql import interval_days, observed_signup_sql, query, require, ts_literal
 
 GROUPS = ("acquisition_channel", "city_tier", "age_band", "gender", "is_member")
 COX_COVARIATES = {"acquisition_channel": "organic", "city_tier": "1", "age_band": "25-30",
@@ -32,7 +32,7 @@ COX_COVARIATES = {"acquisition_channel": "organic", "city_tier": "1", "age_band"
 def _durations_sql(con, churn_days: float, data_end) -> str:
     require(con, "users", "orders", needed_for="survival / churn analysis (chapter 6)")
     dend = _data_end(con) if data_end is None else pd.Timestamp(data_end)
-    gap = f"INTERVAL ({float(churn_days) * 86400.0}) SECOND"
+    gap = interval_days(churn_days)
     return f"""
     WITH ev AS (
         SELECT user_id, order_ts::TIMESTAMP AS ts FROM orders WHERE status <> 'cancelled'

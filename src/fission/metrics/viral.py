@@ -24,7 +24,7 @@ import duckdb
 import pandas as pd
 
 from ..data.contract import MECHANISMS
-from ._sql import check_period, observed_signup_sql, query, require, ts_literal
+from ._sql import check_period, interval_days, observed_signup_sql, query, require, ts_literal
 from ._sql import data_end as _data_end
 
 
@@ -38,7 +38,7 @@ def cohort_k(con, cohort_sql: str, window_days: float = 30, where_sql: str = "TR
     if window_days <= 0:
         raise ValueError("window_days must be positive")
     dend = _data_end(con) if data_end is None else pd.Timestamp(data_end)
-    win = f"INTERVAL ({float(window_days) * 86400.0}) SECOND"
+    win = interval_days(window_days)
     cohort = cohort_sql
     mechs = ", ".join(f"('{m}')" for m in MECHANISMS)
     sql = f"""
