@@ -137,7 +137,6 @@ def check_balance(df: pd.DataFrame, revenue: bool = False, tol: float = 1e-6) ->
     prev = df["active"].shift(1)
     base = df.attrs.get("baseline_active")
     if base is not None and len(df):
-        prev.iloc[0] = base
         if not bool(df["active"].iloc[0] == base + df["new"].iloc[0] + df["resurrected"].iloc[0]
                     - df["churned"].iloc[0]):
             return False
