@@ -6,7 +6,10 @@ calendar (clock, seasonality), params (true parameters), catalog (items, supplie
 factors), campaigns (KOLs, campaigns, live sessions), users (arrivals, demographics),
 sharing (referral cascade), groups (拼团), fraud (rings), experiments (A/B), orders (orders,
 items, returns, reviews), events (behaviour log), service (tickets), supply (purchase orders,
-inventory), writer (Parquet), core (the pipeline)."""
+inventory), truths (the latent truths: true churn times, full acquisition cost, the next 12
+months' purchases, monthly buyers), writer (Parquet), core (the pipeline). The users' ordering
+runs on for two hidden years after the data end (calendar.CONTINUATION_DAYS) so that those
+truths come from an uncensored history; nothing after the data end is written."""
 from __future__ import annotations
 
 from .core import simulate

@@ -1,5 +1,9 @@
 """Simulation clock: the two-year horizon, daily seasonality (春节, 618, 双11) and time sampling.
 
+Behind the data end the clock runs on for ``CONTINUATION_DAYS`` (to ``t_ext``): users keep buying
+there, so that the latent truths the estimators target (true churn times, the next 12 months'
+purchases) come from an uncensored history. Nothing after ``t_end`` is written to the tables.
+
 Times are int64 seconds since 1970-01-01 of naive UTC+8 wall time; the writer turns them into
 ``timestamp[us]``."""
 from __future__ import annotations
@@ -33,6 +37,7 @@ SEASON = {
     "weekend": {"days": "Sat, Sun", "multiplier": 1.08},
 }
 ORDER_EXPONENT = 1.3
+CONTINUATION_DAYS = 730     # the hidden continuation after the data end
 
 
 def spring_festival(year: int) -> dt.date:
@@ -50,20 +55,23 @@ class Calendar:
         self.D = len(self.dates)
         self.t0 = int(self.dates[0].astype("datetime64[s]").astype(np.int64))
         self.t_end = self.t0 + self.D * DAY          # exclusive
+        self.t_ext = self.t_end + CONTINUATION_DAYS * DAY
         self.year_start = int(np.datetime64(dt.date(year, 1, 1)).astype("datetime64[s]").astype(np.int64))
-        self.season = self._season()
-        self.order_season = self.season ** ORDER_EXPONENT
-        hourly = (self.order_season[:, None] * HOUR_PROFILE[None, :] * 24).ravel()
+        ext_dates = np.arange(np.datetime64(self.start), np.datetime64(self.end) + 1 + CONTINUATION_DAYS)
+        self.season_ext = self._season(ext_dates)    # the window's days, then the continuation's
+        self.season = self.season_ext[:self.D]
+        hourly = (self.season_ext[:, None] ** ORDER_EXPONENT * HOUR_PROFILE[None, :] * 24).ravel()
         self._cum_order = np.concatenate([[0.0], np.cumsum(hourly)])   # in order-season hours
-        self._grid = self.t0 + HOUR * np.arange(self.D * 24 + 1, dtype=np.float64)
+        self._grid = self.t0 + HOUR * np.arange(len(ext_dates) * 24 + 1, dtype=np.float64)
 
-    def _season(self) -> np.ndarray:
-        d = self.dates
-        m = np.ones(self.D)
+    def _season(self, d) -> np.ndarray:
+        m = np.ones(len(d))
         dow = (d.astype(np.int64) + 3) % 7           # 0 = Monday
         m[dow >= 5] *= SEASON["weekend"]["multiplier"]
         md = np.array([x.astype(object).strftime("%m-%d") for x in d])
-        for y in (self.year - 1, self.year):
+        for y in range(self.year - 1, int(str(d[-1])[:4]) + 1):
+            if y > self.year and y not in SPRING_FESTIVAL:
+                continue    # a continuation year without a known date: no festival dip
             sf = np.datetime64(spring_festival(y))
             off = (d - sf).astype(np.int64)
             m[(off >= -7) & (off <= -1)] *= 0.75
@@ -82,6 +90,10 @@ class Calendar:
     # --- helpers -----------------------------------------------------------------------------
     def day_of(self, t) -> np.ndarray:
         return (np.asarray(t) - self.t0) // DAY
+
+    def season_at(self, t) -> np.ndarray:
+        """Daily multiplier at times t in [t0, t_ext) (the continuation included)."""
+        return self.season_ext[np.clip(self.day_of(t), 0, len(self.season_ext) - 1)]
 
     def ts_of_date(self, s: str) -> int:
         return int(np.datetime64(s).astype("datetime64[s]").astype(np.int64))

@@ -16,6 +16,8 @@ N_KOL_CAMPAIGNS = 100
 N_LIVE = 400
 N_CONTENT = 8
 ADS_PLATFORMS = ["douyin", "wechat_moments"]
+#: a KOL campaign's or live session's expected users ∝ the KOL's followers ** FOLLOWER_EXPONENT
+FOLLOWER_EXPONENT = 0.6
 
 
 @dataclass
@@ -113,7 +115,7 @@ def kol_arrivals(rng, cal, c: Campaigns, n: int):
     """Times and campaign index of n users acquired by KOL campaigns: a burst after launch."""
     idx = np.flatnonzero(np.array(c.ctype) == CAMPAIGN_TYPES.index("kol"))
     kol = np.array(c.ckol)[idx]
-    w = c.kol_followers[kol] ** 0.6
+    w = c.kol_followers[kol] ** FOLLOWER_EXPONENT
     pick = idx[rng.choice(len(idx), n, p=w / w.sum())]
     st, en = np.array(c.cstart)[pick], np.array(c.cend)[pick]
     t = st + trunc_exp(rng, 1.2 * DAY, (en - st).astype(float), n).astype(np.int64)
@@ -121,7 +123,7 @@ def kol_arrivals(rng, cal, c: Campaigns, n: int):
 
 
 def live_arrivals(rng, cal, c: Campaigns, n: int):
-    w = c.kol_followers[c.live_kol] ** 0.6
+    w = c.kol_followers[c.live_kol] ** FOLLOWER_EXPONENT
     s = rng.choice(len(c.live_kol), n, p=w / w.sum())
     t = c.live_start[s] + (rng.random(n) * (c.live_end[s] - c.live_start[s])).astype(np.int64)
     per = np.bincount(s, minlength=len(c.live_kol))
@@ -147,3 +149,45 @@ def set_costs(rng, c: Campaigns, cac: dict, attributed: dict) -> None:
         if counts.sum() > 0:
             cost += total * counts / counts.sum()
     c.cost = np.round(cost, 2)
+
+
+def truth(c: Campaigns, channel, campaign, live, first_ts, legacy, t_end, ch_kol: int, ch_live: int,
+          live_first_order_rate: float) -> dict:
+    """What each KOL campaign and live session truly brought: the window users acquired by it
+    (every one of them incremental: KOL and live users arrive only because of the campaign, on
+    top of the organic baseline) and, for live sessions, those whose first order (placed during
+    the session) falls before the data end."""
+    win = ~legacy
+    kol_idx = np.flatnonzero(np.array(c.ctype) == CAMPAIGN_TYPES.index("kol"))
+    kol_users = np.bincount(campaign[win & (channel == ch_kol) & (campaign >= 0)], minlength=len(c.ctype))
+    ckol = np.array(c.ckol)
+    per_campaign = [{"campaign_id": int(i) + 1, "tier": KOL_TIERS[c.kol_tier[ckol[i]]],
+                     "platform": PLATFORMS[c.cplatform[i]], "users": int(kol_users[i])} for i in kol_idx]
+    sel = win & (channel == ch_live) & (live >= 0)
+    lu = np.bincount(live[sel], minlength=len(c.live_kol))
+    lb = np.bincount(live[sel & (first_ts >= 0) & (first_ts < t_end)], minlength=len(c.live_kol))
+    ltier = np.array(KOL_TIERS)[c.kol_tier[c.live_kol]]
+
+    def by(rows, key):
+        out = {}
+        for r in rows:
+            out[r[key]] = out.get(r[key], 0) + r["users"]
+        return out
+    return {
+        "follower_exponent": FOLLOWER_EXPONENT,
+        "kol_incremental_users": {
+            "definition": "window users acquired by each KOL campaign (acquisition_channel kol); "
+                          "all incremental: the organic baseline is untouched by campaigns",
+            "campaigns": per_campaign, "by_tier": by(per_campaign, "tier"),
+            "by_platform": by(per_campaign, "platform"), "total": int(sum(r["users"] for r in per_campaign))},
+        "live": {
+            "definition": "window users acquired during each live session (acquisition_channel live, "
+                          "signed up inside the session) and those of them with a first order (placed "
+                          "during the session) before the data end",
+            "first_order_rate": live_first_order_rate,
+            "sessions": [{"live_id": int(s) + 1, "tier": str(ltier[s]), "users": int(lu[s]),
+                          "buyers": int(lb[s])} for s in range(len(c.live_kol))],
+            "by_tier": {t: {"users": int(lu[ltier == t].sum()), "buyers": int(lb[ltier == t].sum())}
+                        for t in KOL_TIERS},
+            "users": int(lu.sum()), "buyers": int(lb.sum())},
+    }

@@ -20,6 +20,7 @@ from . import params as P
 from . import service as SV
 from . import sharing as SH
 from . import supply as SU
+from . import truths as TR
 from . import users as US
 from .calendar import DAY, SEASON, SPRING_FESTIVAL, Calendar
 from .catalog import build_catalog, user_pools
@@ -58,8 +59,8 @@ def simulate(out_dir: Path, *, year: int, users: int, seed: int, progress: bool 
     n = pop.n
     g = pop.groups
     # --- experiments ------------------------------------------------------------------------
-    e_idx, variant, assigned, p_exp, specs = EX.build(rngs("experiments"), cal, U["ts"], U["rate"], U["fraud"])
-    U["exp"], U["variant"], U["assigned_ts"], U["exp_p"] = e_idx, variant, assigned, p_exp
+    e_idx, variant, assigned, specs = EX.build(rngs("experiments"), cal, U["ts"], U["fraud"])
+    U["exp"], U["variant"], U["assigned_ts"] = e_idx, variant, assigned
     ws, we = EX.windows(specs)
 
     def blocked(pos, t):
@@ -97,6 +98,7 @@ def simulate(out_dir: Path, *, year: int, users: int, seed: int, progress: bool 
     o = np.lexsort((extra["ts"], extra["pos"]))
     extra = {k: v[o] for k, v in extra.items()}
     extra["group_item"] = g.item
+    extra["future_rate"] = OR.future_group_rate(cal, extra["ts"], U["ts"], U["fraud"])
     log(f"groups: {len(g.created)} groups, {len(g.j_ts)} joiners")
     # --- campaign costs -----------------------------------------------------------------------
     nc = len(camp.ctype)
@@ -167,7 +169,8 @@ def simulate(out_dir: Path, *, year: int, users: int, seed: int, progress: bool 
     legacy_state = {"users": 0, "active": 0, "dormant_returning": 0}
     weeks = (cal.D + 6) // 7
     demand = np.zeros((catalog.n, 7, weeks), dtype=np.int64)
-    expw = {"start": ws, "end": we}
+    expw = {"start": ws, "end": we, "lift": np.array([s["lift"] for s in specs] + [0.0])}
+    latent = []
     for ci, lo in enumerate(range(0, n, CHUNK_USERS)):
         hi = min(n, lo + CHUNK_USERS)
         rc = rngs("chunk", ci)
@@ -180,6 +183,7 @@ def simulate(out_dir: Path, *, year: int, users: int, seed: int, progress: bool 
         tickets.append(tks)
         for k in legacy_state:
             legacy_state[k] += info["legacy_state"][k]
+        latent.append(info["truth"])
         log(f"chunk {ci}: users {lo}-{hi}, orders {len(orders['order_id'])}, events {len(ev['ts'])}")
     for t, w in writers.items():
         rows[t] = w.close()
@@ -194,7 +198,9 @@ def simulate(out_dir: Path, *, year: int, users: int, seed: int, progress: bool 
     log(f"tickets {rows['tickets']}, purchase_orders {rows['purchase_orders']}, inventory {rows['inventory']}")
     missing = [t for t, spec in TABLES.items() if t not in rows]
     assert not missing, missing
-    truth = _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth, rows, legacy_state)
+    latent = TR.combine(latent)
+    truth = _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth, rows, legacy_state,
+                   latent)
     truth["seconds"] = round(time.perf_counter() - t_start, 2)
     (out_dir / "truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1, default=_json))
     log(f"done: {n} users, {sum(rows.values())} rows")
@@ -252,7 +258,8 @@ def _write_sharing(rng, cal, out_dir, pop, camp, catalog, rows):
     visitor[sig] = spos[sig]
     fo = np.full(len(v_ts), -1, dtype=np.int64)
     has_fo = sig.copy()
-    has_fo[sig] = (U["first_ts"][spos[sig]] >= 0) & (U["first_ts"][spos[sig]] < U["ts"][spos[sig]] + P.WINDOW_DAYS * DAY)
+    f_ts = U["first_ts"][spos[sig]]
+    has_fo[sig] = (f_ts >= 0) & (f_ts < U["ts"][spos[sig]] + P.WINDOW_DAYS * DAY) & (f_ts < cal.t_end)
     fo[has_fo] = (spos[has_fo] + 1) * OR.MAX_ORDERS
     w = TableWriter(out_dir, "share_visits")
     step = 4_000_000
@@ -266,7 +273,8 @@ def _write_sharing(rng, cal, out_dir, pop, camp, catalog, rows):
     pop.cascade = None
 
 
-def _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth, rows, legacy_state) -> dict:
+def _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth, rows, legacy_state,
+           latent) -> dict:
     from .calendar import HOUR_PROFILE, ORDER_EXPONENT
     U = pop.cols
     tiers = U["tier"]
@@ -287,7 +295,8 @@ def _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth
                  "dormancy, churn, resurrection) runs from their signup, but only activity inside "
                  "the window is written. They send no shares (sharing happens in the 30 days after "
                  "signup) and are not in the K-factor truth. 'active' = in an active spell at the "
-                 "window start; 'dormant_returning' = not active but with a later spell.",
+                 "window start; 'dormant_returning' = not active but with a later spell starting "
+                 "inside the window.",
     }
     sf = {str(y): SPRING_FESTIVAL[y] for y in (year - 1, year)}
     md = [str(d)[5:] for d in cal.dates]
@@ -306,7 +315,7 @@ def _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth
         "calibration": pop.calib,
         "channels": {"mix": dict(P.CHANNEL_MIX), "cac": dict(P.CAC),
                      "cac_campaign_types": P.CAC_CAMPAIGN_TYPES,
-                     "cac_definition": "sum(campaigns.cost of the channel's campaign types) / users acquired by the channel over both years",
+                     "cac_definition": "sum(campaigns.cost of the channel's campaign types) / users acquired by the channel over both years; the full cost per acquired user (incentives included) is in acquisition_cost",
                      "first_order_rate_within_30d": P.FIRST_ORDER_RATE,
                      "realised_non_referral": {c: int(((U["channel"] == US.CH[c]) & ~leg).sum()) for c in P.CHANNEL_MIX}},
         "sharing": SH.truth(),
@@ -329,12 +338,18 @@ def _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth
         "campaigns": {"n_kol_campaigns": CA.N_KOL_CAMPAIGNS, "n_live_sessions": CA.N_LIVE,
                       "kol_tiers": {t: list(CA.FOLLOWERS[t]) for t in KOL_TIERS},
                       "burst": "KOL users arrive start + Exponential(1.2 days) within the campaign; live users during the session"},
+        "kol_live": CA.truth(camp, U["channel"], U["campaign"], U["live"], U["first_ts"], U["legacy"], cal.t_end,
+                             US.CH["kol"], US.CH["live"], P.FIRST_ORDER_RATE["live"]),
         "recommendation": {"n_factors": P.N_FACTORS, "affinity_beta": P.AFFINITY_BETA, "pool_size": P.POOL_SIZE,
                            "algo_ctr": P.ALGO_CTR, "algo_share": P.ALGO_SHARE,
                            "notes": "events and purchases draw items from the user's pool with softmax(beta·u·v/sqrt(d)); "
                                     "rec_click follows rec_impression with the variant's CTR; the popularity variant shows globally popular items"},
         "items": {"zipf_exponent": P.ZIPF_EXPONENT, "price_median": P.PRICE_MEDIAN, "price_lognormal_sigma": P.PRICE_SIGMA},
-        "experiments": EX.truth(specs),
+        "experiments": EX.truth(specs, latent["experiments"]),
+        "churn": TR.churn(latent["churn"]),
+        "acquisition_cost": TR.acquisition(cal, U, camp, latent["acquisition"]),
+        "future_12m": TR.future(latent["future"], cal),
+        "monthly_buyers": TR.monthly(cal, latent["monthly"]),
         "fraud_rings": [{"ring_id": int(r) + 1,
                          "user_ids": (np.flatnonzero(U["ring"] == r) + 1).tolist(),
                          "device_hashes": [format(int(x), "016x") for x in pop.rings.ring_devices[r]]}

@@ -58,7 +58,7 @@ def chunk(rng, cal, U, lo, hi, info, catalog, pools):
     oe = is_order[es] & last
     etype[oe] = np.where(k[oe] == ne[es][oe] - 1, ET["cart"], ET["click"])
     eu = sess_u[es]
-    item = pick_from_pool(rng, pools[0], pools[1], eu)
+    item = pick_from_pool(rng, pools, eu)
     item[oe] = sess_item[es][oe]
     algo = U["algo"][sl][eu]
     rec = etype == ET["rec_impression"]

@@ -185,7 +185,7 @@ def build(rngs, cal, users: int, camp: CA.Campaigns, catalog, progress=lambda *a
     first = c["ts"] + delay
     first[gb & gsucc] = g.j_ts[jn[gb & gsucc]]
     conv |= gb & gsucc
-    conv &= first < cal.t_end
+    conv &= first < cal.t_ext        # first orders after the data end belong to the hidden continuation
     c["first_ts"] = np.where(conv, first, -1)
     c["fo_group"] = np.where(gb & gsucc, g.j_group[np.maximum(jn, 0)], -1)
     # first-order campaign: acquisition campaign, or the month's invite coupon for invite_coupon
@@ -195,7 +195,7 @@ def build(rngs, cal, users: int, camp: CA.Campaigns, catalog, progress=lambda *a
     c["fo_campaign"] = fc
     late = (~conv) & (rf.random(n) < P.LATE_BUYER_RATE) & ~c["fraud"]
     ls = c["ts"] + P.WINDOW_DAYS * DAY + rf.exponential(P.LATE_BUYER_DELAY_DAYS * DAY, n).astype(np.int64)
-    c["late_start"] = np.where(late & (ls < cal.t_end), ls, -1)
+    c["late_start"] = np.where(late & (ls < cal.t_ext), ls, -1)
     c["factors"] = rf.normal(0, 1, (n, P.N_FACTORS)).astype(np.float32)
     # --- sort by signup: ids ----------------------------------------------------------------------
     perm = np.lexsort((np.arange(n), c["ts"]))
