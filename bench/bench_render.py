@@ -100,7 +100,8 @@ def main() -> None:
 
     root = a.keep or Path(tempfile.mkdtemp(prefix="bench-book-"))
     build(root, a.chapters, a.figures, a.tables)
-    cover = {"edition": "bench", "source": "模拟", "fingerprint": "bench", "simulated": True}
+    cover = {"edition": "bench", "source": "模拟", "fingerprint": "bench", "simulated": True,
+             "notice": "本报告基于模拟数据生成。"}
     times = []
     for _ in range(a.repeat):
         t0 = time.perf_counter()

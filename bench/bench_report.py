@@ -4,6 +4,11 @@ In a scratch copy of the repository's tracked files (set-up already done: this v
 1. cold `fission report` (no staged data, nothing built)          target ≤ 180 s
 2. the same again, nothing changed (re-executes nothing)          target ≤ 5 s
 3. one chapter's notebook edited: only it re-executes, HTML+PDF   target ≤ 45 s
+4. a wording-only edit (a chapter's words file): nothing executes,
+   new HTML+PDF                                                   target ≤ 10 s
+5. one metric module edited (metrics/survival.py): only the chapters that import it
+   re-execute (checked against codehash's import closure)
+The scratch copy's own src/ is put first on PYTHONPATH, so edits there are what runs.
 Prints one line per measurement and writes bench/results/report.json.
 """
 from __future__ import annotations
@@ -42,9 +47,14 @@ def timed(cmd, cwd, env) -> tuple[float, str]:
     return took, p.stdout
 
 
+def _imports(notebook: Path, work: Path, module: str) -> bool:
+    from fission.codehash import chapter_code_hash
+    return module in chapter_code_hash(notebook, work / "src" / "fission")[1]
+
+
 def main() -> None:
     work = scratch_copy()
-    env = {**os.environ, "FISSION_HOME": str(work)}
+    env = {**os.environ, "FISSION_HOME": str(work), "PYTHONPATH": str(work / "src")}
     report = [str(FISSION), "report"]
     results = {}
     try:
@@ -60,12 +70,30 @@ def main() -> None:
         results["one_chapter_edited_s"], out = timed(report, work, env)
         assert "1 executed" in out, out
         results["edited_chapter"] = nb.stem
+
+        words = sorted((work / "notebooks" / "words").glob("0*.zh.yaml"))[0]
+        words.write_text(words.read_text(encoding="utf-8").replace("。", "。 ", 1), encoding="utf-8")
+        results["wording_edit_s"], out = timed(report, work, env)
+        assert "0 executed" in out, out
+        results["wording_edit_file"] = words.name
+
+        module = work / "src" / "fission" / "metrics" / "survival.py"
+        module.write_text(module.read_text(encoding="utf-8") + "\n# benchmark edit\n", encoding="utf-8")
+        expected = sorted(p.stem for p in nbs if _imports(p, work, "metrics/survival.py"))
+        results["module_edit_s"], out = timed(report, work, env)
+        executed = sorted(l.split()[0] for l in out.splitlines()
+                          if l.strip().endswith("re-run") and l.split()[0] != "chapter")
+        assert executed == expected, (executed, expected)
+        results["module_edit_reexecuted"] = executed
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    targets = {"cold_report_s": 180, "unchanged_report_s": 5, "one_chapter_edited_s": 45}
+    targets = {"cold_report_s": 180, "unchanged_report_s": 5, "one_chapter_edited_s": 45,
+               "wording_edit_s": 10}
     for k, limit in targets.items():
         print(f"{k:<24} {results[k]:7.1f} s   (target ≤ {limit} s) "
               f"{'ok' if results[k] <= limit else 'OVER'}")
+    print(f"module_edit_s            {results['module_edit_s']:7.1f} s   re-executed: "
+          f"{', '.join(results['module_edit_reexecuted'])} (the chapters importing metrics/survival.py)")
     out_dir = REPO / "bench" / "results"
     out_dir.mkdir(exist_ok=True)
     (out_dir / "report.json").write_text(json.dumps(results, indent=1))

@@ -5,6 +5,7 @@ The 10-million-user figures take many minutes and ~100 M rows on disk; run them 
     python bench/bench_validate.py /tmp/fission-10m
     python bench/bench_chapters.py --data /tmp/fission-10m
 """
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,8 @@ from pathlib import Path
 HERE = Path(__file__).parent
 DEFAULT = [["bench_simulate.py", "--users", "100000"], ["bench_render.py"],
            ["bench_chapters.py"], ["bench_report.py"]]
+if shutil.which("quarto"):   # the engines side by side need a real Quarto (../shared/tools/quarto)
+    DEFAULT.append(["bench_engines.py"])
 
 if __name__ == "__main__":
     failed = []

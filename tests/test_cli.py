@@ -28,3 +28,11 @@ def test_run_without_staged_data_says_make_data(tmp_path, capsys, monkeypatch):
 def test_override_after_the_command(capsys):
     assert cli.main(["report", "-p", "scale.users=5"]) == 2
     assert "scale.users" in capsys.readouterr().err
+
+
+def test_unknown_chapter_is_one_clear_line(capsys, monkeypatch, tmp_path):
+    from fission.data import staging
+    monkeypatch.setattr(staging, "read_manifest", lambda d: {"fingerprint": "x"})
+    assert cli.main(["run", "--chapters", "bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "bogus" in err and "Traceback" not in err

@@ -1,5 +1,6 @@
 import networkx as nx
 import numpy as np
+import pandas as pd
 import pytest
 
 from fission.metrics.cascades import cascade_distribution, cascade_stats, referral_cascades
@@ -70,3 +71,28 @@ def test_referral_cascades_and_distribution():
     dd = cascade_distribution(st, "depth").set_index("depth")
     assert dd.loc[1, "trees"] == 2 and dd.loc[3, "trees"] == 1
     assert dd["share_of_trees"].sum() == pytest.approx(1)
+
+
+def test_referral_cascades_cut_at_an_observation_window():
+    """Trees are cut at root signup + window; roots whose window outlasts the data are marked
+    incomplete, so a December root is not compared with a grown January one."""
+    from fission.metrics.segments import cascade_summary
+    rows = [(1, "2025-01-01", None, "organic"), (2, "2025-01-05", 1, "referral"),
+            (3, "2025-01-20", 2, "referral"),     # 19 days after the root: inside 30 days
+            (4, "2025-03-15", 1, "referral"),     # 73 days after the root: cut
+            (10, "2025-11-20", None, "ads"), (11, "2025-11-25", 10, "referral"),
+            (20, "2025-12-15", None, "ads"), (21, "2025-12-20", 20, "referral"),
+            (30, "2025-01-10", None, "organic"), (31, "2025-03-01", 30, "referral")]
+    con = make_con(users=users_df(rows))
+    full = referral_cascades(con).set_index("root_user_id")
+    assert full.loc[1, "size"] == 4 and 30 in full.index and "complete" not in full.columns
+    st = referral_cascades(con, window_days=30, data_end="2025-12-31").set_index("root_user_id")
+    # root 30's only referral came after 50 days: no tree within the window
+    assert sorted(st.index) == [1, 10, 20]
+    assert st.loc[1, ["size", "depth"]].tolist() == [3, 2]
+    assert st["complete"].to_dict() == {1: True, 10: True, 20: False}   # 12-15 + 30 d > 12-31
+    assert st.loc[1, "root_signup_ts"] == pd.Timestamp("2025-01-01")
+    s = cascade_summary(st.reset_index(), years=[2025]).iloc[0]
+    assert (s.trees, s.users) == (2, 5) and s.mean_size == 2.5
+    with pytest.raises(ValueError):
+        referral_cascades(con, window_days=0)

@@ -3,9 +3,12 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from fission.metrics.experiments import (cuped, cuped_lift_from_sums, experiment_results,
-                                         lift_ci, lift_ci_arrays, mde_mean, mde_proportion,
-                                         power_proportion, sample_size_proportion, srm_test)
+from fission.metrics.experiments import (change_ci, count_change, cuped, cuped_lift_from_sums,
+                                         experiment_results, homogeneity, lift_ci,
+                                         lift_ci_arrays, mde_mean, mde_proportion,
+                                         power_proportion, proportion_change, ratio_change,
+                                         ratio_of_sums, sample_size_proportion,
+                                         significant_leader, srm_test)
 from metrics_fixtures import make_con, orders_df, users_df
 
 
@@ -102,25 +105,76 @@ def test_experiment_results_from_tables():
     assert r.cuped_abs_diff == pytest.approx(4 / 31) and r["name"] == "coupon"
 
 
-def test_campaign_uplift():
-    from fission.metrics.experiments import campaign_uplift
-    camps = pd.DataFrame({"campaign_id": [1, 2], "name": ["双11", "short"], "type": ["coupon", "live"],
-                          "platform": ["douyin", "douyin"], "kol_id": [None, None],
-                          "start_ts": pd.to_datetime(["2025-01-08 00:00", "2025-01-10 20:00"]),
-                          "end_ts": pd.to_datetime(["2025-01-10 23:00", "2025-01-10 22:00"]),
-                          "cost": [100.0, 10.0]})
-    # Jan 5–7 baseline: 1, 2, 3 paid orders per day; Jan 8–10 campaign: 4, 5, 6
-    rows, oid = [], 0
-    for day, k in zip(range(5, 11), [1, 2, 3, 4, 5, 6]):
-        for _ in range(k):
-            rows.append((oid, 1, f"2025-01-{day:02d} 12:00", 10, "paid"))
-            oid += 1
-    con = make_con(campaigns=camps, orders=orders_df(rows),
-                   users=users_df([(1, "2025-01-05", None, "organic")]))
-    res = campaign_uplift(con).set_index("metric")
-    assert list(res["campaign_id"].unique()) == [1]            # the 1-day live is skipped
-    o = res.loc["orders"]
-    assert (o.baseline_per_day, o.campaign_per_day, o.abs_diff) == (2.0, 5.0, 3.0)
-    assert o.rel_lift == pytest.approx(1.5)
-    assert o.abs_se == pytest.approx(np.sqrt(1 / 3 + 1 / 3))   # daily variances 1 and 1
-    assert res.loc["gmv", "abs_diff"] == 30.0
+def test_change_ci_hand_computed():
+    r = change_ci(0.30, 0.03, 0.25, 0.04)
+    # se = √(0.03² + 0.04²) = 0.05; z = 1; p = 2·Φ(−1) ≈ 0.3173
+    assert r["change"] == pytest.approx(0.05) and r["se"] == pytest.approx(0.05)
+    assert r["ci_lo"] == pytest.approx(0.05 - 1.959964 * 0.05, abs=1e-6)
+    assert r["p_value"] == pytest.approx(0.31731, abs=1e-4) and not r["significant"]
+    assert change_ci(0.30, 0.01, 0.25, 0.01)["significant"]       # z = 3.54
+    assert not change_ci(1.0, np.nan, 0.5, 0.1)["significant"]
+
+
+def test_proportion_change_matches_newcombe():
+    r = proportion_change(40, 100, 30, 100)
+    assert r["change"] == pytest.approx(0.10)
+    # Newcombe's hybrid score interval (method 10, Newcombe 1998) for 40/100 vs 30/100
+    assert (r["ci_lo"], r["ci_hi"]) == (pytest.approx(-0.0319, abs=1e-3), pytest.approx(0.2272, abs=1e-3))
+    assert not r["significant"] and 0.1 < r["p_value"] < 0.2
+    big = proportion_change(4000, 10000, 3000, 10000)
+    assert big["significant"] and big["ci_lo"] > 0.08
+
+
+def test_count_change_poisson():
+    r = count_change(1210, 1000)
+    assert r["change"] == pytest.approx(0.21)
+    # log-ratio interval ≈ exp(log 1.21 ± 1.96 √(1/1210 + 1/1000)) − 1
+    half = 1.96 * np.sqrt(1 / 1210 + 1 / 1000)
+    assert r["ci_lo"] == pytest.approx(1.21 * np.exp(-half) - 1, abs=0.01)
+    assert r["ci_hi"] == pytest.approx(1.21 * np.exp(half) - 1, abs=0.01)
+    assert r["significant"] and not count_change(105, 100)["significant"]
+    # rates per exposure: 120 in 12 months against 110 in 11 → no change
+    assert count_change(120, 110, 12, 11)["change"] == pytest.approx(0.0)
+
+
+def test_ratio_of_sums_clustered():
+    # users' (retained, at-risk months): (2, 2), (0, 2), (1, 1), (0, 1) → R = 3/6
+    y, x = [2, 0, 1, 0], [2, 2, 1, 1]
+    r, se = ratio_of_sums(y, x)
+    # residuals y − R x = 1, −1, 0.5, −0.5 → Σ² = 2.5; se = √(4/3 · 2.5) / 6
+    assert r == 0.5 and se == pytest.approx(np.sqrt(4 / 3 * 2.5) / 6)
+    # clustering matters: the same 6 person-months as independent Bernoullis understate it
+    assert se > np.sqrt(0.25 / 6)
+
+
+def test_ratio_change_paired_and_independent():
+    y1, x1 = np.array([2, 0, 1, 0]), np.array([2, 2, 1, 1])
+    y0, x0 = np.array([1, 1, 1, 0]), np.array([2, 2, 1, 1])
+    r = ratio_change(y1, x1, y0, x0)
+    assert (r["value"], r["prev"], r["change"]) == (0.5, 0.5, 0.0)
+    d = (y1 - 0.5 * x1) / 6 - (y0 - 0.5 * x0) / 6
+    assert r["se"] == pytest.approx(np.sqrt(4 / 3 * np.sum(d ** 2)))
+    # independent groups: pad with zeros; variance adds up
+    ind = ratio_change(np.r_[y1, 0, 0, 0, 0], np.r_[x1, 0, 0, 0, 0],
+                       np.r_[0, 0, 0, 0, y0], np.r_[0, 0, 0, 0, x0])
+    a = ratio_of_sums(y1, x1)[1] ** 2 + ratio_of_sums(y0, x0)[1] ** 2
+    assert ind["se"] ** 2 == pytest.approx(a, rel=1e-9)
+    with pytest.raises(ValueError, match="aligned"):
+        ratio_change([1], [1, 2], [1], [1])
+
+
+def test_significant_leader_and_homogeneity():
+    lead = significant_leader([0.30, 0.20, 0.10], [0.02, 0.02, 0.02], ["a", "b", "c"])
+    assert lead["leader"] == "a" and lead["runner_up"] == "b" and lead["significant"]
+    assert lead["gap"] == pytest.approx(0.10)
+    tie = significant_leader([0.30, 0.28, 0.10], [0.02, 0.02, 0.02], ["a", "b", "c"])
+    assert tie["leader"] is None and tie["top"] == "a" and not tie["significant"]
+    low = significant_leader([0.30, 0.28, 0.10], [0.02, 0.02, 0.02], ["a", "b", "c"], largest=False)
+    assert low["leader"] == "c"
+    with pytest.raises(ValueError):
+        significant_leader([1.0], [0.1])
+    # Cochran's Q: Σ w (x − x̄_w)²; equal se 0.1 → w = 100, x̄ = 1: Q = 100 · (0 + 0.01 + 0.01) = 2
+    h = homogeneity([1.0, 1.1, 0.9], [0.1, 0.1, 0.1])
+    assert h["q"] == pytest.approx(2.0) and h["df"] == 2 and not h["differ"]
+    assert h["p_value"] == pytest.approx(stats.chi2.sf(2.0, 2))
+    assert homogeneity([1.0, 2.0, 0.5], [0.1, 0.1, 0.1])["differ"]

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fission.metrics.growth import check_balance, growth_accounting
+from fission.metrics.growth import annual_change, check_balance, growth_accounting, growth_by_user
 from metrics_fixtures import make_con, orders_df, users_df
 
 
@@ -84,3 +84,50 @@ def test_growth_accounting_installed_base_is_not_new():
     assert df.attrs["baseline_active"] == 2                      # January: users 1 and 2
     # without users the history counts as complete: January is reported, every first-seen user new
     assert growth_accounting(make_con(orders=o), "month")["new"].tolist() == [2, 2, 0]
+
+
+def _truncated_con():
+    """Installed-base users 1–3 (signed up 2023), orders from Dec 2024 (the baseline month):
+    Dec {1, 2}; Jan {1, 3}; Feb {1, 2, 3}; Mar {2}."""
+    users = users_df([(u, "2023-01-01", None, "organic") for u in (1, 2, 3)])
+    orders = orders_df([
+        (1, 1, "2024-12-03", 10, "paid"), (2, 2, "2024-12-04", 10, "paid"),
+        (3, 1, "2025-01-03", 10, "paid"), (4, 3, "2025-01-04", 10, "paid"),
+        (5, 1, "2025-02-03", 10, "paid"), (6, 2, "2025-02-04", 10, "paid"),
+        (7, 3, "2025-02-05", 10, "paid"), (8, 2, "2025-03-04", 10, "paid"),
+    ])
+    return make_con(users=users, orders=orders)
+
+
+def test_growth_by_user_adds_up_to_growth_accounting():
+    con = _truncated_con()
+    ga = growth_accounting(con)
+    g = growth_by_user(con).set_index("user_id")
+    # user 1: at risk into Jan, Feb, Mar (active Dec, Jan, Feb), retained Jan, Feb, churned Mar
+    assert g.loc[1, ["retained", "at_risk", "churned"]].tolist() == [2, 3, 1]
+    # user 3: installed base first seen in Jan → resurrected (not new); retained Feb
+    assert g.loc[3, ["new", "resurrected", "retained", "at_risk"]].tolist() == [0, 1, 1, 2]
+    for c in ("new", "retained", "resurrected", "churned"):
+        assert g[c].sum() == ga[c].sum()
+    # at risk = previous month's actives, the baseline month's included: 2 + 2 + 3
+    assert g["at_risk"].sum() == ga.attrs["baseline_active"] + ga["active"].iloc[:-1].sum() == 7
+
+
+def test_annual_change_clusters_by_user():
+    con = _truncated_con()
+    ga = growth_accounting(con)
+    # 2025 against itself: the same users, a change of exactly 0 and nothing significant
+    ch = annual_change(con, 2025, 2025).set_index("metric")
+    assert ch.loc["retention_rate", "value"] == pytest.approx(ga["retained"].sum() / 7)
+    assert ch.loc["retention_rate", "change"] == 0 and not ch["significant"].any()
+    qr = ch.loc["quick_ratio"]
+    assert qr.value == pytest.approx((ga["new"].sum() + ga["resurrected"].sum()) / ga["churned"].sum())
+    by = growth_by_user(con)
+    both = pd.concat([by, by.assign(year=2024, user_id=by["user_id"] + 100)])
+    ch2 = annual_change(con, 2025, 2024, by_user=both).set_index("metric")
+    r = ch2.loc["retention_rate"]
+    # independent users, the same rates: change 0, se = √2 · the one-year clustered se
+    from fission.metrics.experiments import ratio_of_sums
+    one = ratio_of_sums(by["retained"], by["at_risk"])[1]
+    assert r.change == pytest.approx(0) and r.se == pytest.approx(np.sqrt(2) * one)
+    assert not r.significant

@@ -39,8 +39,9 @@ def test_installed_base_left_out_of_cohorts_k_and_survival():
     k_cut = viral_k_overall(truncated, 30).set_index("mechanism").loc["all"]
     assert (k_all.cohort_size, k_all.signups) == (3, 1)
     assert (k_cut.cohort_size, k_cut.signups) == (2, 1) and k_cut.k_factor == pytest.approx(0.5)
-    assert set(churn_durations(complete).user_id) == {1, 2, 9}
-    assert set(churn_durations(truncated).user_id) == {1, 2}
+    # churn is observable up to data end − 30 days (2025-01-30): all three signed up before
+    assert set(churn_durations(complete, churn_days=30).user_id) == {1, 2, 9}
+    assert set(churn_durations(truncated, churn_days=30).user_id) == {1, 2}
     cohorts = cohort_retention(truncated, "month")
     assert cohorts["cohort"].min() == pd.Timestamp("2025-01-01")
     assert cohorts.loc[cohorts.period_number == 0, "cohort_size"].sum() == 2

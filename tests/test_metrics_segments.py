@@ -5,11 +5,12 @@ import pytest
 from fission.metrics import MissingTableError
 from fission.metrics.cascades import cascade_stats
 from fission.metrics.growth import growth_accounting
-from fission.metrics.segments import (annual_growth, campaign_kol_tier, cascade_summary,
+from fission.metrics.segments import (annual_growth, campaign_kol_tier, cascade_change,
+                                      cascade_summary, segment_compare, segment_k_gaps,
                                       segment_profile, segment_viral, sv_reference,
                                       uplift_by_type, viral_amplification, virality_by_size)
 from fission.metrics.viral import viral_k_overall
-from metrics_fixtures import make_con, orders_df, referral_tables
+from metrics_fixtures import make_con, orders_df, referral_tables, users_df
 
 TIERS = {1: 3, 2: 1, 3: 4, 4: 1, 5: 2, 6: 5, 7: 3, 8: 3, 9: 1, 10: 1}
 AGES = {1: "18-24", 2: "31-40", 3: "25-30", 4: "50+", 5: "25-30", 6: "41-50", 7: "18-24",
@@ -203,8 +204,9 @@ def test_uplift_by_type():
     assert (ads.campaigns, ads.windows, ads.mean_days) == (3, 2, 29.5)
     assert ads.mean_rel_lift == pytest.approx(-0.05)
     se = np.std([0.10, -0.20], ddof=1) / np.sqrt(2)
-    assert ads.ci_lo == pytest.approx(-0.05 - 1.959964 * se, abs=1e-5)
-    assert ads.ci_hi == pytest.approx(-0.05 + 1.959964 * se, abs=1e-5)
+    # two windows: Student t with 1 degree of freedom (12.706), not the normal 1.96
+    assert ads.ci_lo == pytest.approx(-0.05 - 12.7062 * se, abs=1e-4)
+    assert ads.ci_hi == pytest.approx(-0.05 + 12.7062 * se, abs=1e-4)
     assert (ads.share_sig_pos, ads.share_sig_neg) == (0.5, 0.5)
     assert (kol.campaigns, kol.windows, kol.mean_rel_lift) == (1, 1, 0.30)
     assert pd.isna(kol.ci_lo) and kol.share_sig_pos == 0
@@ -217,3 +219,79 @@ def test_campaign_kol_tier():
     kols = pd.DataFrame({"kol_id": [7, 8], "tier": ["head", "tail"]})
     out = campaign_kol_tier(make_con(campaigns=camps, kols=kols))
     assert out.to_dict("list") == {"campaign_id": [1, 3], "kol_tier": ["head", "tail"]}
+
+
+def _truncated_orders():
+    """Installed-base users 1–4 (signed up 2023) and user 5 (2024); orders from 2024-01, so
+    January 2024 is the baseline period. Active: Jan {1, 2, 3}; Feb {1, 4}; Mar {1, 2, 5};
+    Jan 2025 {2, 5}."""
+    users = users_df([(u, "2023-01-01", None, "organic") for u in (1, 2, 3, 4)]
+                     + [(5, "2024-03-01", None, "organic")])
+    orders = orders_df([
+        (1, 1, "2024-01-03", 10, "paid"), (2, 2, "2024-01-04", 10, "paid"),
+        (3, 3, "2024-01-05", 10, "paid"),
+        (4, 1, "2024-02-03", 10, "paid"), (5, 4, "2024-02-04", 10, "paid"),
+        (6, 1, "2024-03-03", 10, "paid"), (7, 2, "2024-03-04", 10, "paid"),
+        (8, 5, "2024-03-05", 10, "paid"),
+        (9, 2, "2025-01-04", 10, "paid"), (10, 5, "2025-01-05", 10, "paid"),
+    ])
+    return make_con(users=users, orders=orders)
+
+
+def test_annual_growth_truncated_history_counts_the_baseline_actives():
+    ga = growth_accounting(_truncated_orders())
+    assert ga["period"].iloc[0] == pd.Timestamp("2024-02-01") and ga.attrs["baseline_active"] == 3
+    s = annual_growth(ga, 2024)
+    # retained: Feb {1} + Mar {1} = 2, out of the previous months' actives of Feb–Dec:
+    # Jan 3 + Feb 2 + Mar 3 (April's previous month) + 0 = 8 (before the fix the baseline
+    # January's 3 were left out: 2 / 5 = 40 %)
+    assert s.retained == 2 and s.retention_rate == pytest.approx(2 / 8)
+    # Apr–Dec 2024 are empty months: Mar's 3 churn in Apr; Jan 2025: 2, 5 resurrected
+    s25 = annual_growth(ga, 2025)
+    assert s25.retained == 0 and s25.resurrected == 2 and pd.isna(s25.retention_rate)
+
+
+def test_cascade_summary_and_change_use_complete_trees_only():
+    st = _stats().assign(complete=[True, True, True, True, True, False])
+    out = cascade_summary(st, years=[2024, 2025], large=10).set_index("root_year")
+    # the December 2025 tree of 12 is incomplete: 2025 keeps sizes 2, 3, 3
+    assert out.loc[2025, "trees"] == 3 and out.loc[2025, "users"] == 8
+    assert out.loc[2025, "share_users_large"] == 0 and out.attrs["incomplete_trees"] == 1
+    ch = cascade_change(st, 2025, 2024, large=10).set_index("metric")
+    assert ch.attrs["trees"] == 3 and ch.attrs["trees_prev"] == 2
+    ms = ch.loc["mean_size"]
+    assert (ms.value, ms.prev) == (pytest.approx(8 / 3), 2.5)
+    # mean size by tree: 2025 sizes 2, 3, 3 (var 1/3), 2024 sizes 2, 3 (var 1/2);
+    # se² = var/n for each: 1/9 + 1/4
+    assert ms.se == pytest.approx(np.sqrt(1 / 9 + 1 / 4))
+    assert ch.loc["share_deep", "value"] == pytest.approx(1 / 3) and not ch["significant"].any()
+    with pytest.raises(KeyError):
+        cascade_change(_stats().drop(columns="root_month"), 2025, 2024)
+
+
+def test_segment_compare_and_k_gaps():
+    prof = segment_profile(_con(), "lower_tier", 2025, 2024)
+    cmp_ = segment_compare(prof).set_index("metric")
+    # from test_segment_profile_hand_computed: growth 3.0 vs 0.5, referred 1/4 vs 2/3,
+    # first orders 1/3 vs 1/3, K 2/3 vs 1/3
+    ng = cmp_.loc["new_users_growth"]
+    assert (ng.segment, ng.rest, ng.gap) == (3.0, 0.5, 2.5)
+    # Var(4/1) = 16 (1/4 + 1) = 20, Var(3/2) = 2.25 (1/3 + 1/2) = 1.875
+    assert ng.se == pytest.approx(np.sqrt(20 + 1.875))
+    assert cmp_.loc["referred_share", "gap"] == pytest.approx(0.25 - 2 / 3)
+    assert cmp_.loc["first_order_rate", "gap"] == pytest.approx(0)
+    k = cmp_.loc["k_factor"]
+    assert k.gap == pytest.approx(1 / 3) and not cmp_["significant"].any()   # 3 users a side
+    # K's se: in-segment users 1, 3, 6 brought 2, 0, 0 → var 4/3, se² = 4/9
+    assert prof.set_index("in_segment").loc[True, "k_se"] == pytest.approx(2 / 3)
+    gaps = segment_k_gaps(segment_viral(_con(), "lower_tier", 2025)).set_index("mechanism")
+    assert gaps.loc["all", "gap"] == pytest.approx(1 / 3)
+    assert gaps.loc["invite_coupon", "k_segment"] == pytest.approx(1 / 3)
+    assert gaps.loc["invite_coupon", "k_rest"] == pytest.approx(1 / 3)
+
+
+def test_uplift_by_type_skips_campaigns_without_estimate():
+    u = _uplift()
+    u.loc[u["type"] == "ads", "rel_lift"] = np.nan
+    out = uplift_by_type(u, "signups", year=2025)
+    assert out["type"].tolist() == ["kol"]

@@ -1,8 +1,9 @@
+import numpy as np
 import pandas as pd
 import pytest
 
 from fission.metrics import MissingTableError
-from fission.metrics.viral import viral_k, viral_k_overall
+from fission.metrics.viral import k_change, k_spread, viral_k, viral_k_overall
 from metrics_fixtures import make_con, orders_df, referral_tables, users_df
 
 
@@ -47,3 +48,30 @@ def test_viral_k_overall():
 def test_viral_missing():
     with pytest.raises(MissingTableError, match="share_visits"):
         viral_k(make_con(users=users_df([(1, "2025-01-01", None, "organic")])))
+
+
+def test_k_standard_error_and_change():
+    df = viral_k(_con(), window_days=30)
+    jan = df[(df["cohort"] == pd.Timestamp("2025-01-01")) & (df["mechanism"] == "all")].iloc[0]
+    # January users 1, 2, 3, 4 brought 2, 1, 0, 0 signups: K = 0.75, Σy² = 5,
+    # var = (5 − 4 · 0.75²) / 3 = 11/12, se = √(var / 4)
+    assert jan.signups_sq == 5 and jan.k_se == pytest.approx(np.sqrt(11 / 12 / 4))
+    ic = df[(df["cohort"] == pd.Timestamp("2025-01-01")) & (df["mechanism"] == "invite_coupon")].iloc[0]
+    assert ic.signups_sq == 2                     # users 1 and 2 brought one each
+    ch = k_change(df, "2025-01-01", "2025-02-01").set_index("mechanism")
+    al = ch.loc["all"]
+    # February: users 5, 6 brought nothing: K 0, se 0
+    assert (al.k_factor, al.k_prev, al.change) == (0.75, 0.0, 0.75)
+    assert al.se == pytest.approx(jan.k_se) and not al.significant
+    with pytest.raises(ValueError):
+        k_change(df, "2025-01-01", "2024-01-01")
+
+
+def test_k_spread_names_extremes_only_with_a_test():
+    k = pd.DataFrame({"cohort": ["a", "b", "c"], "mechanism": "all", "cohort_size": 100,
+                      "k_factor": [0.30, 0.28, 0.26], "k_se": [0.02, 0.02, 0.02]})
+    s = k_spread(k)
+    assert (s["high"], s["low"], s["cohorts"]) == ("a", "c", 3)
+    # Q = Σ (x − 0.28)² / 0.02² = 2 → p = e⁻¹ ≈ 0.37: the months do not differ
+    assert s["q"] == pytest.approx(2.0) and not s["differ"]
+    assert k_spread(k.assign(k_se=0.002))["differ"]

@@ -1,18 +1,21 @@
-"""Committed chapter notebooks: no outputs, a tagged parameters cell with every injected name,
-a title cell, unique figure/table labels, key figures recorded, and listed in the book."""
+"""Committed chapter notebooks are thin (docs/chapters.md): no outputs, a tagged parameters
+cell with every injected name, one facts call, no prose or Chinese in code, no content in
+Markdown cells, unique figure/table labels, words in both languages, in outline order."""
 import json
 import re
-from pathlib import Path
 
 import pytest
-import yaml
 
 from fission import params
-from fission.paths import NOTEBOOKS, REPORT
+from fission.chapters import OUTLINE
+from fission.paths import NOTEBOOKS
+from fission.words import WORDS_DIR
 
 NBS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+
 INJECTED = {"edition", "year", "compare_year", "language", "data_dir", "min_group_size",
             "simulated", "output_dir"}
+LABEL_RE = re.compile(r"ch\.(?:figure|table)\([^\n]*?[\"']((?:fig|tbl)-[\w-]+)[\"']")
 
 
 def _cells(nb):
@@ -23,6 +26,10 @@ def _src(c):
     return "".join(c["source"]) if isinstance(c["source"], list) else c["source"]
 
 
+def _tags(c):
+    return c.get("metadata", {}).get("tags", [])
+
+
 @pytest.mark.parametrize("nb", NBS, ids=lambda p: p.stem)
 def test_committed_without_outputs(nb):
     for c in _cells(nb):
@@ -31,32 +38,36 @@ def test_committed_without_outputs(nb):
 
 
 @pytest.mark.parametrize("nb", NBS, ids=lambda p: p.stem)
-def test_title_and_parameters_cell(nb):
-    cells = _cells(nb)
-    assert cells[0]["cell_type"] == "markdown" and _src(cells[0]).startswith("# ")
-    tagged = [c for c in cells if "parameters" in c.get("metadata", {}).get("tags", [])]
+def test_parameters_cell(nb):
+    tagged = [c for c in _cells(nb) if "parameters" in _tags(c)]
     assert len(tagged) == 1, "exactly one cell tagged 'parameters'"
     names = set(re.findall(r"^(\w+)\s*=", _src(tagged[0]), re.M))
     assert INJECTED <= names, f"parameters cell lacks {INJECTED - names}"
 
 
 @pytest.mark.parametrize("nb", NBS, ids=lambda p: p.stem)
-def test_records_key_figures_and_reads_no_identifiers(nb):
-    code = "\n".join(_src(c) for c in _cells(nb) if c["cell_type"] == "code")
-    assert f'keyfigures.record(output_dir, "{nb.stem}"' in code
-    assert "device_hash" not in code
+def test_thin_one_facts_call_words_outside(nb):
+    cells = _cells(nb)
+    code = "\n".join(_src(c) for c in cells if c["cell_type"] == "code" and "parameters" not in _tags(c))
+    assert code.count("ch.facts(") == 1, "one facts call per chapter"
+    assert re.search(rf"Chapter\(\s*\"{nb.stem}\"", code)
+    assert not re.search(r"[\u4e00-\u9fff]", code), "no Chinese in code: words live in notebooks/words/"
+    assert "#| fig-cap" not in code and "#| tbl-cap" not in code, "captions are words"
+    assert "device_hash" not in code and "user_id" not in code
+    for c in cells:
+        if c["cell_type"] == "markdown":
+            assert "remove-cell" in _tags(c), "Markdown content would be published untranslated"
+    for lang in ("zh", "en"):
+        assert (WORDS_DIR / f"{nb.stem}.{lang}.yaml").exists()
 
 
 def test_labels_unique_across_the_book():
-    labels = []
-    for nb in NBS:
-        for c in _cells(nb):
-            labels += re.findall(r"^#\|\s*label:\s*(\S+)", _src(c), re.M)
-    assert len(labels) == len(set(labels)), "figure/table labels must be unique across chapters"
+    labels = [m for nb in NBS for c in _cells(nb) for m in LABEL_RE.findall(_src(c))]
+    assert labels and len(labels) == len(set(labels)), "figure/table labels must be unique"
 
 
-def test_book_and_default_edition_list_the_same_chapters():
-    book = yaml.safe_load((REPORT / "_quarto.yml").read_text(encoding="utf-8"))
-    listed = [Path(c).stem for c in book["book"]["chapters"] if str(c).endswith(".ipynb")]
-    assert listed == params.load("params/default.yaml").chapters
-    assert listed == [p.stem for p in NBS], "every chapter notebook is in the book, in order"
+def test_default_edition_lists_the_notebooks_in_outline_order():
+    chapters = params.load("params/default.yaml").chapters
+    assert chapters == [p.stem for p in NBS], "every chapter notebook is in the default edition"
+    order = list(OUTLINE)
+    assert chapters == sorted(chapters, key=order.index)

@@ -8,7 +8,8 @@ from fission.params import ParamsError
 def test_default_edition_is_valid():
     ed = params.load("params/default.yaml")
     assert ed.year == 2025 and ed.compare_year == 2024
-    assert ed.full_title == "基于大数据的2025年社交电商裂变营销策略与用户增长洞察报告"
+    assert ed.full_title() == "基于大数据的2025年社交电商裂变营销策略与用户增长洞察报告"
+    assert params.load("params/default.yaml", ["title=Report {year}"]).full_title() == "Report 2025"
     assert ed.simulated and ed.privacy.min_group_size >= 1
     assert ed.chapters[0].startswith("01_")
 

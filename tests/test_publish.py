@@ -27,6 +27,9 @@ COVER = {
     "source": "内置模拟平台",
     "fingerprint": "sha256:0123abcd",
     "simulated": True,
+    "notice": "本报告基于模拟数据生成，仅用于演示与测试。",
+    "labels": {"edition": "版本", "date": "日期", "author": "编制", "source": "数据来源",
+               "fingerprint": "数据指纹", "toc": "目录", "list-sep": "、"},
 }
 SIM = "本报告基于模拟数据"
 
@@ -121,18 +124,16 @@ def test_pdf_content(pdf_text):
     assert pages > 2
     assert re.sub(r"\s+", "", COVER["title"]) in text
     for s in ("第一章标题", "第二章标题", "图1.1图1标题", "表1.1表1标题", "表1.2网页表1", "拼团", "目录",
-              "本报告基于模拟数据生成，仅用于演示与测试，不代表任何真实平台", "sha256:0123abcd"):
+              COVER["notice"], "sha256:0123abcd"):
         assert s in text, s
     assert "@fig-" not in text and "stderr-warning-text" not in text
     assert "parameter-cell-text" not in text
 
 
 def test_pdf_notice_on_every_page(rendered):
-    out = subprocess.run(["pdftotext", str(rendered["pdf"]), "-"], capture_output=True,
-                         text=True)
-    if out.returncode != 0:
-        pytest.skip("pdftotext not available")
-    pages = [re.sub(r"\s+", "", p) for p in out.stdout.split("\f") if p.strip()]
+    from pypdf import PdfReader
+
+    pages = [re.sub(r"\s+", "", p.extract_text() or "") for p in PdfReader(str(rendered["pdf"])).pages]
     assert len(pages) > 2
     assert all(SIM in p for p in pages)
 
@@ -162,23 +163,16 @@ def test_broken_notebook_raises_publish_error_naming_the_chapter(tmp_path):
         render(book, engine="builtin")
 
 
-def test_repository_quarto_yml():
-    cfg_path = REPORT / "_quarto.yml"
-    cfg = yaml.safe_load(cfg_path.read_text(encoding="utf-8"))
+def test_repository_quarto_yml_keeps_formatting_only():
+    """The edition's title, date, language and chapters come from params/<edition>.yaml
+    (bound per edition, see test_bind.py); report/_quarto.yml holds the formatting."""
+    cfg = yaml.safe_load((REPORT / "_quarto.yml").read_text(encoding="utf-8"))
     assert cfg["project"]["type"] == "book"
-    assert cfg["book"]["chapters"][0] == "index.qmd"
-    assert all(c.startswith("_build/") and c.endswith(".ipynb")
-               for c in cfg["book"]["chapters"][1:])
+    assert not {"title", "subtitle", "date", "chapters"} & set(cfg["book"])
     assert cfg["execute"]["enabled"] is False
     assert {"html", "typst"} <= set(cfg["format"])
-    assert cfg["format"]["html"]["embed-resources"] is True
     assert unknown_keys(cfg) == []
-    book = load_book(REPORT)
-    assert book.title.startswith("基于大数据的") and book.output_file == "report"
-    assert book.output_dir == REPORT / "_output"
-    index = (REPORT / "index.qmd").read_text(encoding="utf-8")
-    assert "{{< include _build/summary.md >}}" in index
-    assert "{.unnumbered}" in index
+    assert load_book(REPORT).output_file == "report"
 
 
 def test_engines(tmp_path, monkeypatch):

@@ -1,26 +1,19 @@
-"""fission run: incremental by content hash, failures isolated and located, key figures kept."""
+"""fission run: incremental by content hash, failures isolated and located, facts kept."""
 import io
 import json
 
-import nbformat
 import pytest
+from notebook_fixtures import chapter_notebook
 
 from fission import params, runner
 
 
 def _notebook(path, body):
-    nb = nbformat.v4.new_notebook()
-    nb.metadata["kernelspec"] = {"name": "fission", "display_name": "Python (fission)", "language": "python"}
-    p = nbformat.v4.new_code_cell(
-        "edition = ''\nyear = 0\ncompare_year = 0\nlanguage = 'zh'\ndata_dir = ''\n"
-        "min_group_size = 1\nsimulated = True\noutput_dir = ''")
-    p.metadata["tags"] = ["parameters"]
-    nb.cells = [nbformat.v4.new_markdown_cell("# 标题"), p, nbformat.v4.new_code_cell(body)]
-    nbformat.write(nb, path)
+    chapter_notebook(path, body, title="# 标题")
 
 
-GOOD = ("from fission import keyfigures\n"
-        "keyfigures.record(output_dir, '{ch}', '章', [keyfigures.figure('指标', year, '')])\n"
+GOOD = ("from fission.notebook import write_facts\n"
+        "write_facts(output_dir, '{ch}', {{'year': year}})\n"
         "print(data_dir)")
 
 
@@ -50,9 +43,7 @@ def test_second_run_executes_nothing_and_edit_reruns_only_that_chapter(book):
     ed, nbs, build, data = book
     first, _ = _run(book)
     assert all(r.status == "ok" and r.executed for r in first.values())
-    kf = json.loads((build / "01_a.keyfigures.json").read_text())
-    assert kf["figures"][0]["value"] == 2025
-    assert "指标" in (build / "summary.md").read_text()
+    assert json.loads((build / "01_a.facts.json").read_text()) == {"year": 2025}
 
     second, text = _run(book)
     assert not any(r.executed for r in second.values())
@@ -64,6 +55,14 @@ def test_second_run_executes_nothing_and_edit_reruns_only_that_chapter(book):
 
     fourth, _ = _run(book, fingerprint="f2")  # new data → everything re-runs
     assert all(r.executed for r in fourth.values())
+
+
+def test_missing_facts_rerun_the_chapter(book):
+    ed, nbs, build, data = book
+    _run(book)
+    (build / "01_a.facts.json").unlink()
+    res, _ = _run(book)
+    assert res["01_a"].executed and not res["02_b"].executed
 
 
 def test_failing_chapter_is_isolated_and_located(book):
@@ -78,7 +77,7 @@ def test_failing_chapter_is_isolated_and_located(book):
     assert failed.exists() and "orders table is empty" in failed.read_text()
     assert (build / "01_a.ipynb").exists()          # the other chapter's output survives
     assert not (build / "02_b.ipynb").exists()      # no stale chapter reaches the book
-    assert not (build / "02_b.keyfigures.json").exists()
+    assert not (build / "02_b.facts.json").exists()
 
 
 def test_hanging_cell_is_stopped_by_the_timeout(book, tmp_path):
@@ -92,7 +91,7 @@ def test_hanging_cell_is_stopped_by_the_timeout(book, tmp_path):
 
 
 def test_unknown_chapter_is_refused(book):
-    with pytest.raises(ValueError, match="not chapters of edition"):
+    with pytest.raises(LookupError, match="not chapters of edition"):
         _run(book, chapters=["99_z"])
 
 

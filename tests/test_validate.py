@@ -291,7 +291,8 @@ def test_shipped_before_ordered(tmp_path, fmt):
     problems = broken(tmp_path, "orders", change, fmt)
     p = one(problems, "time_order", "orders", "shipped_ts")
     assert p.line() == ("orders.shipped_ts: time order shipped_ts >= order_ts broken in 1 row, e.g. "
-                        "order_id=1000 (order_ts=2025-03-01 10:00, shipped_ts=2025-02-28 09:00)")
+                        "order_id=1000 (order_ts=2025-03-01 10:00, shipped_ts=2025-02-28 09:00)"
+                        " — correct the times, or the rows they come from")
 
 
 def test_first_response_before_created(tmp_path):
@@ -331,7 +332,8 @@ def test_report_and_exit_code(tmp_path, capsys):
     d = write(frames, tmp_path / "d")
     assert V.run(d) == 1
     out = capsys.readouterr().out.strip().splitlines()
-    assert out[-1].startswith("7 tables checked, 2 rules broken")
+    assert out[-2].startswith("7 tables checked, 2 rules broken")
+    assert out[-1] == f"fix the rules above in {d} (or export the tables again), then run `fission validate {d}` again"
     assert out[0].startswith("ERROR orders.")
     assert V.run(tmp_path / "nope") == 2
 
@@ -359,3 +361,32 @@ def test_unknown_table_warning(tmp_path):
     valid_frames()["orders"].to_parquet(d / "order.parquet", index=False)  # a typo
     p = one(V.validate(d), "unknown_table", "order")
     assert p.severity == "warning"
+
+
+# --- memory -------------------------------------------------------------------------------------
+def test_out_of_memory_retries_on_one_thread_then_says_what_to_do(monkeypatch):
+    import duckdb
+
+    class Starved:   # a connection whose queries never fit in memory
+        def __init__(self):
+            self.sql = []
+
+        def execute(self, sql):
+            self.sql.append(sql)
+            if not sql.startswith("SET"):
+                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to allocate")
+
+    con = Starved()
+    with pytest.raises(V.OutOfMemory, match=r"cap 20MB, one thread\): set FISSION_MEMORY_LIMIT higher"):
+        V.retry_on_one_thread(con, "SELECT 1", "20MB", "checking x")
+    assert con.sql == ["SELECT 1", "SET threads=1", "SELECT 1"]
+
+
+def test_memory_limit_comes_from_the_environment(monkeypatch, tmp_path):
+    from fission.data import load
+    monkeypatch.setenv("FISSION_MEMORY_LIMIT", "123MB")
+    assert load.memory_cap() == "123MB"
+    con = load.connect(tmp_path)
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0].startswith("117")  # MiB
+    monkeypatch.delenv("FISSION_MEMORY_LIMIT")
+    assert load.memory_cap() == "4GB" and load.memory_cap(None) is None

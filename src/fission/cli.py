@@ -7,11 +7,21 @@ import time
 from pathlib import Path
 
 from . import params as params_mod
-from .paths import BUILD, REPORT, STAGED
+from .paths import STAGED, build_dir
 
 
 def _edition(args):
     return params_mod.load(args.params, args.set or [])
+
+
+def _locked(fn):
+    """Run a command that writes the edition's files under the edition's build lock."""
+    def wrapper(args):
+        from .lock import edition_lock
+        with edition_lock(_edition(args).edition):
+            return fn(args)
+    wrapper.__name__ = fn.__name__
+    return wrapper
 
 
 def _stage(edition, force=False) -> dict:
@@ -36,6 +46,7 @@ def cmd_validate(args) -> int:
     return validate.run(Path(args.dir))
 
 
+@_locked
 def cmd_data(args) -> int:
     ed = _edition(args)
     m = _stage(ed, force=getattr(args, "force", False))
@@ -48,40 +59,44 @@ def _run(ed, manifest, args) -> int:
     from . import runner
     chapters = [c.strip() for c in args.chapters.split(",")] if getattr(args, "chapters", None) else None
     results = runner.run(ed, STAGED / ed.edition, manifest["fingerprint"], chapters=chapters,
-                         force=getattr(args, "force", False))
+                         force=getattr(args, "force", False), build=build_dir(ed.place))
     return 0 if all(r.status == "ok" for r in results) else 1
 
 
+@_locked
 def cmd_run(args) -> int:
     from .data import staging
     ed = _edition(args)
     return _run(ed, staging.read_manifest(STAGED / ed.edition), args)
 
 
-def _render(ed, manifest, engine: str) -> None:
-    from . import publish
-    from .cover import cover, write_cover
-    c = cover(ed, manifest)
-    write_cover(BUILD, c)
-    publish.render(REPORT, engine=engine, cover=c)
+def _render(ed, manifest, engine: str, partial: bool = False) -> None:
+    from .publish import publish_edition
+    publish_edition(ed, manifest, engine=engine, publish_partial=partial)
 
 
+@_locked
 def cmd_render(args) -> int:
     from .data import staging
     ed = _edition(args)
-    _render(ed, staging.read_manifest(STAGED / ed.edition), args.engine)
+    _render(ed, staging.read_manifest(STAGED / ed.edition), args.engine, args.publish_partial)
     return 0
 
 
+@_locked
 def cmd_report(args) -> int:
     start = time.perf_counter()
     ed = _edition(args)
     manifest = _stage(ed, force=args.force_data)
     code = _run(ed, manifest, args)
-    _render(ed, manifest, args.engine)
+    _render(ed, manifest, args.engine, args.publish_partial)
     print(f"report for edition {ed.edition} built in {time.perf_counter() - start:.1f} s"
           + ("" if code == 0 else " — with failed chapters (see above)"))
     return code
+
+
+PARTIAL_HELP = ("publish a book with missing (failed) chapters over the edition's report; "
+                "without it such a book goes to report/_output/<edition>-partial/")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -118,18 +133,22 @@ def main(argv: list[str] | None = None) -> int:
         if name == "report":
             s.add_argument("--force-data", action="store_true", help="re-stage the data")
             s.add_argument("--engine", default="auto", choices=["auto", "builtin", "quarto"])
+            s.add_argument("--publish-partial", action="store_true", help=PARTIAL_HELP)
         s.set_defaults(fn=fn)
     s = sub.add_parser("render", help="publish report.html and report.pdf from the executed chapters")
     s.add_argument("--engine", default="auto", choices=["auto", "builtin", "quarto"])
+    s.add_argument("--publish-partial", action="store_true", help=PARTIAL_HELP)
     s.set_defaults(fn=cmd_render)
 
     args = p.parse_args(argv)
     from .data.staging import StagingError
+    from .lock import BuildLocked
     from .publish.book import PublishError
+    from .words import WordsError
     try:
         return args.fn(args)
-    except (params_mod.ParamsError, StagingError, PublishError, FileNotFoundError,
-            LookupError) as e:
+    except (params_mod.ParamsError, StagingError, PublishError, WordsError, FileNotFoundError,
+            LookupError, BuildLocked) as e:
         # Expected failures carry a message saying what to do; no traceback needed.
         print(f"error: {e}", file=sys.stderr)
         return 2

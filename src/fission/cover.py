@@ -1,44 +1,41 @@
 """What the cover says: the edition, its data source and fingerprint, and — when the data is
-simulated — a notice that it is. Both publishers get it; index.qmd includes ``_build/cover.md``."""
+simulated — a notice that it is; in the edition's language (common words, ``report.cover``)."""
 from __future__ import annotations
 
 import datetime as dt
-from pathlib import Path
 
-SIMULATED_NOTICE = "本报告基于模拟数据生成，仅用于演示与测试，不代表任何真实平台"
+from .words import Words
 
 
-def cover(edition, manifest: dict) -> dict:
+def cover(edition, manifest: dict, words: Words | None = None) -> dict:
+    w = words or Words(None, edition.language, edition.template_context())
     simulated = bool(manifest.get("simulated", edition.simulated))
-    source = "内置模拟平台（种子 {}）".format(manifest.get("seed")) if simulated else str(manifest.get("source"))
+    ctx = {"seed": manifest.get("seed"), "source": manifest.get("source")}
+    source = w.render("report.cover.source_simulated" if simulated else "report.cover.source_own",
+                      **ctx)
     return {
-        "title": edition.full_title,
-        "subtitle": edition.subtitle,
-        "edition": f"{edition.year} 年版（对比 {edition.compare_year} 年）",
-        "date": dt.date.today().isoformat(),
+        "title": edition.full_title(w),
+        "subtitle": edition.full_subtitle(w),
+        "author": w.render("report.author"),
+        "edition": w.render("report.cover.edition"),
+        "date": (edition.date or dt.date.today()).isoformat(),
         "source": source,
         "fingerprint": manifest.get("short_fingerprint") or manifest["fingerprint"][:12],
         "simulated": simulated,
-        "notice": SIMULATED_NOTICE if simulated else "",
+        "notice": w.render("report.simulated_notice") if simulated else "",
+        "labels": {k: str(v) for k, v in w.entry("report.cover.labels").items()},
     }
 
 
 def cover_markdown(c: dict) -> str:
-    lines = [
-        "| 项目 | 内容 |", "|---|---|",
-        f"| 版本 | {c['edition']} |",
-        f"| 数据来源 | {c['source']} |",
-        f"| 数据指纹 | `{c['fingerprint']}` |",
-        f"| 生成日期 | {c['date']} |",
-    ]
+    """The cover facts as a table (for the front matter of both engines)."""
+    lab = c["labels"]
+    lines = [f"| {lab['item']} | {lab['content']} |", "|---|---|",
+             f"| {lab['edition']} | {c['edition']} |",
+             f"| {lab['source']} | {c['source']} |",
+             f"| {lab['fingerprint']} | `{c['fingerprint']}` |",
+             f"| {lab['date']} | {c['date']} |"]
     text = "\n".join(lines) + "\n"
     if c["simulated"]:
-        text = f"::: {{.callout-warning}}\n{c['notice']}。\n:::\n\n" + text
+        text = f"::: {{.callout-warning}}\n{c['notice']}\n:::\n\n" + text
     return text
-
-
-def write_cover(build: Path, c: dict) -> Path:
-    out = Path(build) / "cover.md"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(cover_markdown(c), encoding="utf-8")
-    return out

@@ -3,7 +3,9 @@
 An unknown key, a wrong type or an impossible value stops with a message naming the key."""
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -48,10 +50,13 @@ class RunParams(_Strict):
 
 class Edition(_Strict):
     edition: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
-    title: str = "基于大数据的{year}年社交电商裂变营销策略与用户增长洞察报告"
-    subtitle: str = "社交电商裂变营销策略与用户增长年度洞察"
+    # title and subtitle come from the words of the edition's language
+    # (notebooks/words/common.<lang>.yaml, report.title); set them here only to override
+    title: str | None = Field(None, description="overrides the title; {year} is replaced")
+    subtitle: str | None = None
     year: int = Field(..., ge=2000, le=2100)
     compare_year: int = Field(..., ge=2000, le=2100)
+    date: dt.date | None = Field(None, description="the report's date (YYYY-MM-DD); default: the day it is built")
     language: Literal["zh", "en"] = "zh"
     data: DataParams = DataParams()
     scale: ScaleParams = ScaleParams()
@@ -60,10 +65,23 @@ class Edition(_Strict):
     chapters: list[str] = Field(..., min_length=1)
     run: RunParams = RunParams()
 
+    @field_validator("edition", mode="before")
+    @classmethod
+    def _edition_name(cls, v):
+        return str(v) if isinstance(v, int) else v   # `-p edition=2026` arrives as a number
+
     @model_validator(mode="after")
     def _years(self):
         if self.compare_year >= self.year:
             raise ValueError(f"compare_year ({self.compare_year}) must be before year ({self.year})")
+        # an edition named for a year builds that year: "2025" with year 2026 would stage and
+        # publish 2026 under the 2025 edition's name
+        named = re.search(r"(?<!\d)(19|20)\d{2}(?!\d)", self.edition)
+        if named and int(named.group(0)) != self.year:
+            raise ValueError(
+                f"edition {self.edition!r} is named for {named.group(0)} but year is {self.year}: "
+                f"name the edition for its year (e.g. -p edition={self.year}) or set year: "
+                f"{named.group(0)}")
         return self
 
     @field_validator("chapters")
@@ -77,9 +95,31 @@ class Edition(_Strict):
             raise ValueError("a chapter is listed twice")
         return v
 
+    def full_title(self, words=None) -> str:
+        """The title in the edition's language (the override in the parameters, if any)."""
+        if self.title:
+            return self.title.format(year=self.year)
+        from .words import Words
+        return (words or Words(None, self.language, self.template_context())).render("report.title")
+
+    def full_subtitle(self, words=None) -> str:
+        if self.subtitle:
+            return self.subtitle.format(year=self.year)
+        from .words import Words
+        return (words or Words(None, self.language, self.template_context())).render("report.subtitle")
+
     @property
-    def full_title(self) -> str:
-        return self.title.format(year=self.year)
+    def place(self) -> str:
+        """The edition's folder under report/_build and report/_output: its name, with the
+        language appended when it is not Chinese (2025, 2025-en), so the English edition
+        never replaces the Chinese one."""
+        return self.edition if self.language == "zh" else f"{self.edition}-{self.language}"
+
+    def template_context(self) -> dict:
+        """What the words see of the edition (``ed`` in a template)."""
+        return {"edition": self.edition, "year": self.year, "compare_year": self.compare_year,
+                "language": self.language, "min_group_size": self.privacy.min_group_size,
+                "simulated": self.simulated}
 
     @property
     def simulated(self) -> bool:
@@ -107,6 +147,28 @@ def _set(d: dict, dotted: str, value) -> None:
     d[keys[-1]] = value
 
 
+def _yaml(text: str, where: str):
+    """``yaml.safe_load``, a syntax error becoming one line: what, where, what to do."""
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        pm, cm = getattr(e, "problem_mark", None), getattr(e, "context_mark", None)
+        what = getattr(e, "problem", None) or str(e).splitlines()[0]
+        at = f" at line {pm.line + 1}, column {pm.column + 1}" if pm else ""
+        ctx = f" ({e.context} started at line {cm.line + 1})" if cm and getattr(e, "context", None) else ""
+        raise ParamsError(f"{where} is not valid YAML: {what}{at}{ctx}; fix that line "
+                          "(params/default.yaml shows the layout)") from None
+
+
+def _known_keys(loc: tuple) -> list[str]:
+    """The keys allowed where an unknown key ``loc`` was found (its section's fields)."""
+    model = Edition
+    for part in loc[:-1]:
+        model = getattr(model, "model_fields", {}).get(part)
+        model = getattr(model, "annotation", None)
+    return list(getattr(model, "model_fields", {}))
+
+
 def load(path: str | Path = "params/default.yaml", overrides: list[str] = (),
          notebooks: Path | None = None) -> Edition:
     """Read and validate an edition; ``overrides`` are ``key.sub=value`` strings (YAML values)."""
@@ -115,14 +177,14 @@ def load(path: str | Path = "params/default.yaml", overrides: list[str] = (),
         path = REPO / path
     if not path.exists():
         raise ParamsError(f"parameters file {path} does not exist; copy params/default.yaml to start one")
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    raw = _yaml(path.read_text(encoding="utf-8"), str(path)) or {}
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of keys to values")
     for item in overrides:
         if "=" not in item:
             raise ParamsError(f"override {item!r}: write it as key=value, e.g. scale.users=20000")
         key, value = item.split("=", 1)
-        _set(raw, key.strip(), yaml.safe_load(value))
+        _set(raw, key.strip(), _yaml(value, f"override {item!r}"))
     try:
         return Edition.model_validate(raw, context={"notebooks": notebooks or REPO / "notebooks"})
     except ValidationError as e:
@@ -131,5 +193,6 @@ def load(path: str | Path = "params/default.yaml", overrides: list[str] = (),
             key = ".".join(str(p) for p in err["loc"]) or "(top level)"
             got = f" (got {err['input']!r})" if "input" in err and not isinstance(err["input"], dict) else ""
             msg = "unknown key" if err["type"] == "extra_forbidden" else err["msg"]
-            lines.append(f"  {key}: {msg}{got}")
+            known = _known_keys(err["loc"]) if err["type"] == "extra_forbidden" else []
+            lines.append(f"  {key}: {msg}{got}" + (f"; known keys here: {', '.join(known)}" if known else ""))
         raise ParamsError(f"{path} is not a valid edition:\n" + "\n".join(lines)) from None

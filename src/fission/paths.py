@@ -21,3 +21,14 @@ NOTEBOOKS = REPO / "notebooks"
 REPORT = REPO / "report"
 BUILD = REPORT / "_build"
 STAGED = REPO / "data" / "staged"
+OUTPUT = REPORT / "_output"
+
+
+def build_dir(edition: str) -> Path:
+    """Where an edition's chapters are executed and its book is bound."""
+    return BUILD / edition
+
+
+def output_dir(edition: str) -> Path:
+    """Where an edition's published report.html and report.pdf are."""
+    return OUTPUT / edition

@@ -1,7 +1,8 @@
 """``fission run``: execute the chapter notebooks with papermill into ``report/_build/``.
 
 Incremental by content hash: a chapter re-runs only when its notebook, the edition's
-parameters, the staged data's fingerprint or the library's code changed. Chapters run in
+parameters, the staged data's fingerprint, the library modules it imports (see codehash.py)
+or the texts its figures draw changed — not on prose edits, which are bound at publishing. Chapters run in
 parallel processes; a failing chapter leaves the others built, keeps its executed notebook
 (with the failing cell) under ``_build/failed/`` and makes the run exit non-zero.
 """
@@ -23,7 +24,8 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import CaselessStrEnum, default
 
-from . import keyfigures
+from .faults import checkpoint
+from .notebook import facts_path
 from .paths import BUILD, NOTEBOOKS, REPO
 
 class IPCKernelManager(AsyncKernelManager):
@@ -53,24 +55,18 @@ class ChapterResult:
     output: str = ""
 
 
-def library_hash() -> str:
-    """Hash of the library code a chapter can call (publishing code does not change results)."""
-    h = hashlib.sha256()
-    src = REPO / "src" / "fission"
-    for f in sorted(src.rglob("*.py")):
-        if "publish" in f.relative_to(src).parts:
-            continue
-        h.update(f.relative_to(src).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
-
-
-def chapter_key(notebook: Path, parameters: dict, fingerprint: str, lib_hash: str) -> str:
+def chapter_key(notebook: Path, parameters: dict, fingerprint: str, language: str) -> str:
+    from .codehash import chapter_code_hash
+    from .words import Words, WordsError
     h = hashlib.sha256()
     h.update(notebook.read_bytes())
     h.update(json.dumps(parameters, sort_keys=True, ensure_ascii=False).encode())
     h.update(fingerprint.encode())
-    h.update(lib_hash.encode())
+    h.update(chapter_code_hash(notebook)[0].encode())
+    try:
+        h.update(Words(notebook.stem, language).figure_hash().encode())
+    except WordsError:
+        pass  # a notebook without words (its own texts re-execute it on any edit)
     return h.hexdigest()
 
 
@@ -80,7 +76,8 @@ def _stamp_path(build: Path, chapter: str) -> Path:
 
 def is_current(build: Path, chapter: str, key: str) -> bool:
     stamp = _stamp_path(build, chapter)
-    if not stamp.exists() or not (build / f"{chapter}.ipynb").exists():
+    if not stamp.exists() or not (build / f"{chapter}.ipynb").exists() \
+            or not facts_path(build, chapter).exists():
         return False
     try:
         return json.loads(stamp.read_text())["key"] == key
@@ -109,7 +106,7 @@ def _execute(chapter: str, notebook: str, build: str, parameters: dict, kernel: 
     final = build_dir / f"{chapter}.ipynb"
     tmp = build_dir / f".{chapter}.{os.getpid()}.ipynb"
     failed = build_dir / "failed" / f"{chapter}.ipynb"
-    keyfigures.path(build_dir, chapter).unlink(missing_ok=True)
+    facts_path(build_dir, chapter).unlink(missing_ok=True)
     start = time.perf_counter()
     error = ""
     for attempt in range(1, START_RETRIES + 1):
@@ -119,6 +116,7 @@ def _execute(chapter: str, notebook: str, build: str, parameters: dict, kernel: 
                 progress_bar=progress, execution_timeout=cell_timeout, start_timeout=120,
                 cwd=str(Path(notebook).parent), shutdown_kernel="immediate",
                 kernel_manager_class=IPCKernelManager)
+            checkpoint("execution")
             os.replace(tmp, final)
             failed.unlink(missing_ok=True)
             _stamp_path(build_dir, chapter).write_text(json.dumps({"key": key}))
@@ -136,17 +134,26 @@ def _execute(chapter: str, notebook: str, build: str, parameters: dict, kernel: 
         os.replace(tmp, failed)
     final.unlink(missing_ok=True)
     _stamp_path(build_dir, chapter).unlink(missing_ok=True)
-    keyfigures.path(build_dir, chapter).unlink(missing_ok=True)
+    facts_path(build_dir, chapter).unlink(missing_ok=True)
     return ChapterResult(chapter, "failed", time.perf_counter() - start, True, error=error,
                          output=str(failed) if failed.exists() else "")
 
 
 def _describe(exc: BaseException) -> str:
     """One readable paragraph: papermill's errors carry the cell, the rest get a traceback tail."""
+    from nbclient.exceptions import CellTimeoutError, DeadKernelError
     from papermill.exceptions import PapermillExecutionError
     if isinstance(exc, PapermillExecutionError):
         source = "\n".join("    " + l for l in exc.source.splitlines()[:8])
         return (f"cell {exc.exec_count} raised {exc.ename}: {exc.evalue}\n  in:\n{source}")
+    if isinstance(exc, CellTimeoutError):
+        first = str(exc).splitlines()[0].rstrip(".")
+        return (f"{first} — make the cell faster, or raise run.cell_timeout in the edition's "
+                "parameters (e.g. -p run.cell_timeout=1800)")
+    if isinstance(exc, DeadKernelError):
+        return ("the kernel died while running a cell (killed by the system, most often for running "
+                "out of memory, or crashed in a library) — run fewer chapters at once (-p run.workers=1) "
+                "or give the machine more memory; the executed notebook shows the last cell run")
     tail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     return tail
 
@@ -158,16 +165,15 @@ def run(edition, data_dir: Path, fingerprint: str, chapters: list[str] | None = 
     wanted = chapters or edition.chapters
     unknown = [c for c in wanted if c not in edition.chapters]
     if unknown:
-        raise ValueError(f"not chapters of edition {edition.edition}: {', '.join(unknown)}; "
+        raise LookupError(f"not chapters of edition {edition.edition}: {', '.join(unknown)}; "
                          f"its chapters are: {', '.join(edition.chapters)}")
     build.mkdir(parents=True, exist_ok=True)
     parameters = edition.notebook_parameters(Path(data_dir))
     parameters["output_dir"] = str(build)
-    lib = library_hash()
     todo, results = [], {}
     for ch in wanted:
         nb = notebooks / f"{ch}.ipynb"
-        key = chapter_key(nb, parameters, fingerprint, lib)
+        key = chapter_key(nb, parameters, fingerprint, edition.language)
         if not force and is_current(build, ch, key):
             results[ch] = ChapterResult(ch, "ok", 0.0, False, output=str(build / f"{ch}.ipynb"))
         else:
@@ -198,7 +204,6 @@ def run(edition, data_dir: Path, fingerprint: str, chapters: list[str] | None = 
                     results[r.chapter] = r
                     _announce(r, out)
     ordered = [results[ch] for ch in wanted]
-    keyfigures.write_summary(build, edition)
     print_summary(ordered, out)
     return ordered
 

@@ -4,12 +4,23 @@ Metrics take the connection and push their heavy work down to DuckDB; only small
 come back to pandas."""
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
 import duckdb
 
 from .contract import TABLES
+
+
+#: overrides DuckDB's memory cap everywhere (validation, staging, chapters), e.g. ``500MB``
+MEMORY_LIMIT_ENV = "FISSION_MEMORY_LIMIT"
+
+
+def memory_cap(default: str | None = "4GB") -> str | None:
+    """The memory cap for a DuckDB connection: ``$FISSION_MEMORY_LIMIT`` or ``default``.
+    Beyond it DuckDB spills to its temp directory instead of taking the machine's memory."""
+    return os.environ.get(MEMORY_LIMIT_ENV) or default
 
 
 def table_files(data_dir: Path, name: str) -> list[Path]:
@@ -40,6 +51,7 @@ def connect(data_dir: str | Path, memory_limit: str | None = "4GB",
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data directory {data_dir} does not exist; run `make data` first")
     con = duckdb.connect()
+    memory_limit = memory_cap(memory_limit)
     if memory_limit:
         con.execute(f"SET memory_limit='{memory_limit}'")
     # spill under the system temp dir, not a .tmp folder beside the notebooks

@@ -17,17 +17,21 @@ import json
 import os
 import shutil
 import sys
+import tempfile
 import time
+import weakref
 from pathlib import Path
 from typing import Callable
 
+from ..faults import checkpoint
 from ..paths import REPO, STAGED
 from .contract import TABLES
-from .load import table_files
-from .validate import DUCK_TYPE, errors, q, raw_scan_sql, validate
+from .load import memory_cap, table_files
+from .validate import DUCK_TYPE, OutOfMemory, errors, q, raw_scan_sql, retry_on_one_thread, validate
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
+ROW_GROUP_ROWS = 65_536
 _HERE = Path(__file__).resolve().parent
 SIMULATOR_DIR = _HERE / "simulate"
 EXAMPLES_DIR = _HERE / "examples"
@@ -124,6 +128,13 @@ def _duck():
     con = duckdb.connect(":memory:")
     con.execute("SET preserve_insertion_order=true")  # deterministic output files
     con.execute("SET enable_progress_bar=false")
+    # capped like every connection, spilling to a private temp dir (an in-memory database
+    # would otherwise spill into a .tmp folder in whatever directory the build runs from)
+    if limit := memory_cap():
+        con.execute(f"SET memory_limit='{limit}'")
+    spill = tempfile.mkdtemp(prefix="fission-stage-")
+    con.execute(f"SET temp_directory='{spill}'")
+    weakref.finalize(con, shutil.rmtree, spill, True)
     return con
 
 
@@ -139,8 +150,12 @@ def convert_table(con, name: str, files: list[Path], out: Path) -> None:
         else:  # the validator has already said so; keep the column so the schema is whole
             cols.append(f"CAST(NULL AS {DUCK_TYPE[c.type]}) AS {q(c.name)}")
     target = out.as_posix().replace("'", "''")
-    con.execute(f"COPY (SELECT {', '.join(cols)} FROM {scan}) TO '{target}' "
-                f"(FORMAT parquet, COMPRESSION zstd)")
+    # The Parquet writer holds a whole row group in memory and cannot spill it: 64k rows keep
+    # that to a few MB, so a low memory cap still converts. Fixed, so the staged bytes do not
+    # depend on the machine.
+    retry_on_one_thread(con, f"COPY (SELECT {', '.join(cols)} FROM {scan}) TO '{target}' "
+                             f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})",
+                        memory_cap(), f"converting {name}")
 
 
 def _rows(files: list[Path]) -> int:
@@ -230,6 +245,8 @@ def stage(edition, root: Path = STAGED, simulate: Callable | None = None, force:
     name = edition.edition
     final = root / name
     inputs = inputs_for(edition)
+    if root.is_dir():
+        _clean_leftovers(root, name)   # what a killed build left (only dead builds' folders)
     if not force and (m := _up_to_date(final, inputs)):
         _log(f"{final} is up to date (fingerprint {short_fingerprint(m)}), {time.perf_counter() - t0:.2f} s")
         return m
@@ -248,7 +265,11 @@ def stage(edition, root: Path = STAGED, simulate: Callable | None = None, force:
         tmp.mkdir()
         try:
             manifest = _build(edition, tmp, inputs, simulate, t0)
+            checkpoint("staging")
             _swap(root, name, tmp)
+        except OutOfMemory as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise StagingError(f"{e}; the previously staged data is untouched") from None
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

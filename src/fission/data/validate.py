@@ -12,6 +12,7 @@ directory).
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import shutil
 import sys
 import tempfile
@@ -23,7 +24,7 @@ from typing import Iterable
 import duckdb
 
 from .contract import TABLES, Column, Table
-from .load import table_files
+from .load import MEMORY_LIMIT_ENV, memory_cap, table_files
 
 N_EXAMPLES = 3
 
@@ -59,6 +60,29 @@ TYPE_LEGEND: dict[str, str] = {
 }
 
 
+#: how to write a value of each contract type in a CSV file (said when a value is unreadable)
+CSV_HINT: dict[str, str] = {
+    "id": "write whole numbers", "int": "write whole numbers",
+    "money": "write numbers with '.' as the decimal point and no thousands separator",
+    "float": "write numbers with '.' as the decimal point and no thousands separator",
+    "ts": "write every time as `YYYY-MM-DD HH:MM:SS` (UTC+8 wall time, no zone)",
+    "date": "write every date as `YYYY-MM-DD`", "bool": "write true or false",
+}
+#: what to do about a broken rule, said at the end of its line
+RULE_HINT: dict[str, str] = {
+    "not_null": "fill the values in or drop the rows",
+    "allowed": "map the values to the list (data/README.md) before exporting",
+    "min": "correct or drop these rows", "max": "correct or drop these rows",
+    "finite": "replace NaN/inf by a number or null (if nullable)",
+    "primary_key": "keep one row per key",
+    "foreign_key": "export the missing parent rows, or correct the ids",
+    "time_order": "correct the times, or the rows they come from",
+    "time_zone": "convert every time to UTC+8 and drop the zone",
+}
+#: a time that carries a zone (``Z``, ``+08:00``, ``-0500``) after its clock time
+ZONE_RE = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|UTC|[+-]\d{2}(:?\d{2})?)$"
+
+
 def _family(duck_type: str) -> str:
     t = duck_type.upper().strip()
     if t.startswith("DECIMAL"):
@@ -67,8 +91,10 @@ def _family(duck_type: str) -> str:
 
 
 def type_ok(contract_type: str, duck_type: str) -> bool:
-    """Whether a column stored as ``duck_type`` satisfies the contract type."""
-    return _family(duck_type) in ACCEPTED[contract_type]
+    """Whether a column stored as ``duck_type`` satisfies the contract type. A column of type
+    NULL (pandas writes an all-None object column so) holds no value to be wrong: it fits any
+    type, and the not-null rule speaks for it if it must have values."""
+    return _family(duck_type).strip('"') == "NULL" or _family(duck_type) in ACCEPTED[contract_type]
 
 
 def _type_hint(col: Column, duck_type: str) -> str:
@@ -94,6 +120,8 @@ class Problem:
     count: int = 0       # offending rows (0 for structural problems)
     examples: list[dict] = field(default_factory=list)
     severity: str = "error"   # 'error' | 'warning'
+    hint: str = ""            # what to do; said last
+
 
     @property
     def where(self) -> str:
@@ -106,7 +134,8 @@ class Problem:
             s += f" in {self.count:,} row{'s' if self.count != 1 else ''}"
         if self.examples:
             s += ", e.g. " + "; ".join(_fmt_example(e) for e in self.examples[:N_EXAMPLES])
-        return s
+        hint = self.hint or (RULE_HINT.get(self.rule, "") if self.severity == "error" else "")
+        return s + (f" — {hint}" if hint else "")
 
 
 def _fmt_value(v) -> str:
@@ -156,6 +185,18 @@ def summary(problems: list[Problem], n_tables: int | None = None) -> str:
 
 
 # --- SQL helpers ------------------------------------------------------------------------------
+def _delimiter_hint(found: list[str]) -> str:
+    """What to do when a CSV's header matched no contract column; names the delimiter it seems
+    to use when the whole header came out as one column."""
+    if len(found) == 1:
+        seps = [ch for ch in found[0] if not (ch.isalnum() or ch == "_")]
+        if seps:
+            sep = max(set(seps), key=seps.count)
+            return (f"the header is one column: the file seems separated by {sep!r}, not by commas; "
+                    "write it with ',' between the fields")
+    return "check the header line: it must name the contract's columns (data/README.md)"
+
+
 def q(name: str) -> str:
     """Quote an identifier."""
     return '"' + name.replace('"', '""') + '"'
@@ -168,6 +209,30 @@ def lit(v) -> str:
     if isinstance(v, (int, float)):
         return repr(v)
     return "'" + str(v).replace("'", "''") + "'"
+
+
+def _encoding(f: Path) -> tuple[str, str] | None:
+    """(what the encoding is, what to do) for a CSV file that is not UTF-8, else None."""
+    with open(f, "rb") as fh:
+        head = fh.read(4)
+        if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+            return ("it is UTF-16 (Excel's 'Unicode Text')",
+                    "save it as 'CSV UTF-8 (comma delimited)' or convert it: iconv -f UTF-16 -t UTF-8")
+        fh.seek(0)
+        for n, raw in enumerate(fh, start=1):   # stops at the first bad line: cheap on big files
+            try:
+                raw.decode("utf-8")
+                continue
+            except UnicodeDecodeError:
+                pass
+            try:
+                text = raw.decode("gb18030").strip()
+            except UnicodeDecodeError:
+                return (f"line {n} has bytes that are neither UTF-8 nor GBK ({raw[:24]!r})",
+                        "save the file as UTF-8")
+            return (f"it reads as GBK/GB18030 (line {n}: {text[:60]!r})",
+                    "save it as UTF-8 (Excel: 'CSV UTF-8'), or convert it: iconv -f GB18030 -t UTF-8")
+    return None
 
 
 def _files_sql(files: list[Path]) -> str:
@@ -194,6 +259,13 @@ class _Src:
         self.stored: dict[str, str] = {r[0]: r[1] for r in rows}
         self.present = [c for c in table.columns if c.name in self.stored]
         self.bad_type: set[str] = set()   # columns whose values are not checked
+        # parts written with different types are read as the first one's type; a zoned time
+        # read as a zone-less one silently shifts by the zone, so each part's types are kept
+        self.part_types: dict[str, dict[str, list[Path]]] = {}
+        if not self.csv and len(files) > 1:
+            for f in files:
+                for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_files_sql([f])})").fetchall():
+                    self.part_types.setdefault(r[0], {}).setdefault(r[1], []).append(f)
 
     def ok(self, *cols: str) -> bool:
         return all(c in self.stored and c not in self.bad_type for c in cols)
@@ -215,9 +287,30 @@ class _Src:
         return [c for c in cols if c in self.stored]
 
 
+class OutOfMemory(RuntimeError):
+    """A check could not finish within DuckDB's memory cap, even on one thread."""
+
+
+def retry_on_one_thread(con, sql: str, memory_limit: str | None, what: str):
+    """``con.execute(sql)``; when DuckDB runs out of memory, again on one thread. A hash
+    aggregate or join needs some memory per thread before it can spill to disk, so a low cap
+    with several threads fails where one thread spills and finishes (DuckDB's own advice)."""
+    try:
+        return con.execute(sql)
+    except duckdb.OutOfMemoryException:
+        con.execute("SET threads=1")
+    try:
+        return con.execute(sql)
+    except duckdb.OutOfMemoryException:
+        raise OutOfMemory(
+            f"DuckDB ran out of memory {what} (cap {memory_limit or 'none'}, one thread): set "
+            f"{MEMORY_LIMIT_ENV} higher (e.g. {MEMORY_LIMIT_ENV}=8GB) or close other programs") from None
+
+
 class _Checker:
     def __init__(self, data_dir: Path, memory_limit: str | None, threads: int | None):
         self.dir = data_dir
+        self.memory_limit = memory_limit
         self._tmp = tempfile.mkdtemp(prefix="fission-validate-")
         self.con = duckdb.connect(":memory:")
         self.con.execute(f"SET temp_directory='{self._tmp}'")
@@ -238,6 +331,9 @@ class _Checker:
     def add(self, *a, **kw):
         self.problems.append(Problem(*a, **kw))
 
+    def sql(self, query: str):
+        return retry_on_one_thread(self.con, query, self.memory_limit, f"checking {self.dir}")
+
     # -- examples --
     def examples(self, src: _Src, where: str, cols: list, raw: bool = False,
                  ctes: str = "", frm: str = "src") -> list[dict]:
@@ -255,7 +351,7 @@ class _Checker:
         sql = (f"WITH src AS ({src.cte()}){ctes} SELECT {', '.join(sel)} FROM {frm} "
                f"WHERE {where} LIMIT {N_EXAMPLES}")
         try:
-            rows = self.con.execute(sql).fetchall()
+            rows = self.sql(sql).fetchall()
         except duckdb.Error:
             return []
         out = []
@@ -265,22 +361,61 @@ class _Checker:
             out.append(d)
         return out
 
+    def names(self, files: list[Path]) -> str:
+        shown = ", ".join(f.relative_to(self.dir).as_posix() for f in files[:3])
+        return shown + (f" and {len(files) - 3} more" if len(files) > 3 else "")
+
     # -- per table --
     def load(self, t: Table) -> _Src | None:
         files = table_files(self.dir, t.name)
         if not files:
             return None
+        empty = [f for f in files if f.stat().st_size == 0]
+        if empty:   # DuckDB would read an empty CSV as one column named column0
+            self.add(t.name, None, "unreadable",
+                     f"{self.names(empty)} {'is' if len(empty) == 1 else 'are'} empty (0 bytes)",
+                     hint="export the table again (a CSV needs at least its header line)")
+            return None
         try:
             src = _Src(self.con, t, files)
         except duckdb.Error as e:
-            msg = str(e).strip().splitlines()[0][:300]
-            self.add(t.name, None, "unreadable", f"cannot read {', '.join(f.name for f in files[:3])}: {msg}")
+            self.add(t.name, None, "unreadable", *self.unreadable(files, e))
             return None
         self.srcs[t.name] = src
         return src
 
+    def unreadable(self, files: list[Path], e: Exception) -> tuple:
+        """(message, count, examples, severity, hint) for a file DuckDB cannot read."""
+        text = str(e).strip()
+        if "utf-8" in text.lower() or "unicode" in text.lower():
+            for f in files:
+                if found := _encoding(f):
+                    return (f"{f.relative_to(self.dir).as_posix()} is not UTF-8: {found[0]}", 0, [],
+                            "error", found[1])
+        lines = [ln.strip() for ln in text.splitlines()
+                 if ln.strip() and not ln.startswith(("LINE ", " ", "Possible Solution", "Original Line"))]
+        msg = "; ".join(lines[:2])
+        for f in files:   # DuckDB names the file by its full path; the line names it already
+            msg = msg.replace(f"'{f.as_posix()}'", f.name).replace(f.as_posix(), f.name)
+        msg = msg[:300]
+        if files[0].suffix == ".parquet":
+            hint = "the file is damaged or incomplete (cut off while copying?): export or copy it again"
+        else:
+            hint = "check the file is comma-separated UTF-8 text with one header line, or export it again"
+        return f"cannot read {self.names(files)}: {msg}", 0, [], "error", hint
+
     def structure(self, src: _Src):
         t = src.table
+        if not src.present:   # one line, not one per missing column
+            found = list(src.stored)
+            shown = ", ".join(repr(c) if len(c) <= 40 else repr(c[:40] + "…") for c in found[:5])
+            self.add(t.name, None, "missing_column",
+                     f"none of the contract's {len(t.columns)} columns found in {self.names(src.files)} "
+                     f"({len(found)} column{'s' if len(found) != 1 else ''}: {shown})",
+                     hint=_delimiter_hint(found) if src.csv else
+                     f"the table needs the columns {', '.join(t.names[:4])}, … (data/README.md)")
+            src.bad_type.update(src.stored)
+            return
         for c in t.columns:
             if c.name not in src.stored:
                 self.add(t.name, c.name, "missing_column",
@@ -292,6 +427,17 @@ class _Checker:
         if src.csv:
             return
         for c in src.present:
+            kinds = src.part_types.get(c.name, {})
+            if len(kinds) > 1 and not all(type_ok(c.type, k) for k in kinds):
+                src.bad_type.add(c.name)
+                parts = "; ".join(f"{k} in {self.names(fs)}" for k, fs in kinds.items())
+                bad = next(k for k in kinds if not type_ok(c.type, k))
+                self.add(t.name, c.name, "type",
+                         f"type differs between the files: {parts}; its values were not checked",
+                         hint=f"write every file with one type, {DUCK_TYPE[c.type]}"
+                              + ("; convert zoned times to UTC+8 and drop the zone"
+                                 if "TIME ZONE" in bad.upper() else ""))
+                continue
             if not type_ok(c.type, src.stored[c.name]):
                 src.bad_type.add(c.name)
                 self.add(t.name, c.name, "type",
@@ -314,6 +460,10 @@ class _Checker:
                 if c.type not in ("str", "cat"):
                     rules.append(("type", c.name, f"value not readable as {c.type} ({DUCK_TYPE[c.type]})",
                                   cond, [c.name], True))
+                if c.type == "ts":   # DuckDB would drop the zone silently: 10:00Z would read as 10:00
+                    rules.append(("time_zone", c.name, "time with a zone (the contract's times are "
+                                  "UTC+8 wall time without one)",
+                                  f"regexp_matches({raw}, '{ZONE_RE}')", [c.name], True))
             if c.name in src.bad_type:
                 continue
             if not c.nullable:
@@ -345,20 +495,23 @@ class _Checker:
         t = src.table
         rules = self.column_rules(src)
         aggs = ["count(*)"] + [f"count(*) FILTER (WHERE {r[3]})" for r in rules]
-        res = self.con.execute(f"WITH src AS ({src.cte()}) SELECT {', '.join(aggs)} FROM src").fetchone()
+        res = self.sql(f"WITH src AS ({src.cte()}) SELECT {', '.join(aggs)} FROM src").fetchone()
         self.rows[t.name] = res[0]
-        if res[0] == 0:
-            self.add(t.name, None, "empty", "table has no rows", severity="warning")
+        if res[0] == 0:   # a required table without rows fails every chapter that reads it
+            self.add(t.name, None, "empty", f"{'required ' if t.required else ''}table has no rows "
+                     f"({self.names(src.files)} holds only {'its header' if src.csv else 'a schema'})",
+                     severity="error" if t.required else "warning",
+                     hint="export the table again with its rows" if t.required else "")
         # type problems first: they switch off the other checks of their column
         broken = [(r, n) for r, n in zip(rules, res[1:]) if n]
         for (rule, col, msg, cond, cols, raw), n in broken:
             if rule == "type":
                 src.bad_type.add(col)
-                self.add(t.name, col, rule, msg + "; its other checks were skipped", n,
-                         self.examples(src, cond, cols, raw=True))
+                self.add(t.name, col, rule, msg, n, self.examples(src, cond, cols, raw=True),
+                         hint=CSV_HINT.get(t.column(col).type, "") + "; the column's other checks wait until then")
         for (rule, col, msg, cond, cols, raw), n in broken:
             if rule != "type" and not (set(cols) & src.bad_type):
-                self.add(t.name, col, rule, msg, n, self.examples(src, cond, cols))
+                self.add(t.name, col, rule, msg, n, self.examples(src, cond, cols, raw=raw))
 
     def primary_key(self, src: _Src):
         t = src.table
@@ -368,10 +521,10 @@ class _Checker:
         notnull = " AND ".join(f"{q(c)} IS NOT NULL" for c in t.key)
         sql = (f"WITH src AS ({src.cte()}), d AS (SELECT {k}, count(*) AS n FROM src WHERE {notnull} "
                f"GROUP BY ALL HAVING count(*) > 1) SELECT count(*), coalesce(sum(n), 0) FROM d")
-        nkeys, nrows = self.con.execute(sql).fetchone()
+        nkeys, nrows = self.sql(sql).fetchone()
         if not nkeys:
             return
-        ex = self.con.execute(
+        ex = self.sql(
             f"WITH src AS ({src.cte()}) SELECT {k}, count(*) AS n FROM src WHERE {notnull} "
             f"GROUP BY ALL HAVING count(*) > 1 LIMIT {N_EXAMPLES}").fetchall()
         examples = [{"__id": dict(zip(t.key, r[:-1])), "rows": r[-1]} for r in ex]
@@ -390,6 +543,8 @@ class _Checker:
             return None
         if not psrc.ok(pcol):
             return None
+        if self.rows.get(ptable) == 0 and psrc.table.required:
+            return None   # the empty parent is the error; every child row dangling says no more
         return psrc, pcol
 
     def foreign_keys(self, src: _Src):
@@ -408,7 +563,7 @@ class _Checker:
             ctes.append(f"p{i} AS ({psrc.cte()})")
             flags.append(f"({q(c.name)} IS NULL OR {q(c.name)} IN (SELECT {q(pcol)} FROM p{i})) AS f{i}")
         aggs = ", ".join(f"count(*) FILTER (WHERE NOT f{i})" for i in range(len(checks)))
-        res = self.con.execute(f"WITH {', '.join(ctes)} SELECT {aggs} FROM (SELECT {', '.join(flags)} FROM src)").fetchone()
+        res = self.sql(f"WITH {', '.join(ctes)} SELECT {aggs} FROM (SELECT {', '.join(flags)} FROM src)").fetchone()
         for i, ((c, psrc, pcol), n) in enumerate(zip(checks, res)):
             if not n:
                 continue
@@ -436,7 +591,7 @@ class _Checker:
             frm = f"src JOIN p ON src.{q(o.via)} = p.{q(pkey)}"
             where = (f"src.{q(o.later)} IS NOT NULL AND p.{q(pcol)} IS NOT NULL "
                      f"AND src.{q(o.later)} < p.{q(pcol)}")
-            n = self.con.execute(f"WITH src AS ({src.cte()}){ctes} SELECT count(*) FROM {frm} WHERE {where}").fetchone()[0]
+            n = self.sql(f"WITH src AS ({src.cte()}){ctes} SELECT count(*) FROM {frm} WHERE {where}").fetchone()[0]
             if n:
                 cols = [o.via, (f"p.{q(pcol)}", o.earlier), o.later]
                 ex = self.examples(src, where, cols, ctes=ctes, frm=frm)
@@ -452,12 +607,13 @@ def validate(data_dir: str | Path, tables: Iterable[str] | None = None, *,
     still look at the others). ``stats``, if given, receives ``{'tables': n, 'rows': {...}}``."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
-        raise FileNotFoundError(f"data directory {data_dir} does not exist")
+        raise FileNotFoundError(f"data directory {data_dir} does not exist: check the path "
+                                "(it must be a folder of Parquet or CSV tables, data/README.md)")
     names = list(TABLES) if tables is None else list(tables)
     for n in names:
         if n not in TABLES:
             raise KeyError(f"no table {n!r} in the data contract; known: {', '.join(TABLES)}")
-    ck = _Checker(data_dir, memory_limit, threads)
+    ck = _Checker(data_dir, memory_cap(memory_limit), threads)
     try:
         # load every present table (parents of foreign keys too), report absent ones
         for name, t in TABLES.items():
@@ -485,7 +641,7 @@ def validate(data_dir: str | Path, tables: Iterable[str] | None = None, *,
             try:
                 ck.scan_table(src)
             except duckdb.Error as e:
-                ck.add(src.table.name, None, "unreadable", f"cannot scan: {str(e).strip().splitlines()[0][:300]}")
+                ck.add(src.table.name, None, "unreadable", *ck.unreadable(src.files, e))
                 src.bad_type.update(src.stored)
         for src in todo:
             ck.primary_key(src)
@@ -510,10 +666,13 @@ def run(data_dir: str | Path, tables: Iterable[str] | None = None, out=None) -> 
     try:
         st: dict = {}
         problems = validate(data_dir, tables, stats=st)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, OutOfMemory) as e:
         print(f"ERROR {e}", file=out)
         return 2
     print(format_report(problems, st.get("tables")), file=out)
+    if errors(problems):
+        print(f"fix the rules above in {data_dir} (or export the tables again), then run "
+              f"`fission validate {data_dir}` again", file=out)
     return 1 if errors(problems) else 0
 
 

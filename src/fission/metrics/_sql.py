@@ -13,7 +13,7 @@ class MissingTableError(LookupError):
 
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
     return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchone()[0])
+        "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[0][0])
 
 
 def require(con: duckdb.DuckDBPyConnection, *tables: str, needed_for: str) -> None:
@@ -45,7 +45,7 @@ def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
             parts.append(f"(SELECT max({c})::TIMESTAMP FROM {t})")
     if not parts:
         raise MissingTableError("no table with timestamps (orders, users, shares) found")
-    return pd.Timestamp(con.execute(f"SELECT greatest({', '.join(parts)})").fetchone()[0])
+    return pd.Timestamp(con.execute(f"SELECT greatest({', '.join(parts)})").fetchall()[0][0])
 
 
 # A users table whose first signup precedes the first activity by more than this holds an
@@ -71,7 +71,7 @@ def data_start(con: duckdb.DuckDBPyConnection) -> pd.Timestamp | None:
     if not parts or not has_table(con, "users"):
         return None
     first_activity, first_signup = con.execute(
-        f"SELECT least({', '.join(parts)}), (SELECT min(signup_ts)::TIMESTAMP FROM users)").fetchone()
+        f"SELECT least({', '.join(parts)}), (SELECT min(signup_ts)::TIMESTAMP FROM users)").fetchall()[0]
     if first_activity is None or first_signup is None:
         return None
     if pd.Timestamp(first_activity) - pd.Timestamp(first_signup) <= pd.Timedelta(days=TRUNCATION_GAP_DAYS):

@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from ._sql import data_end as _data_end
 from ._sql import query, require
 
 SIZE_BUCKETS = (2, 3, 5, 10, 20, 50, 100, 1000)
@@ -33,17 +34,12 @@ def referral_edges(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
                          FROM users WHERE referrer_user_id IS NOT NULL""")
 
 
-def cascade_stats(user_id, referrer_user_id) -> pd.DataFrame:
-    """Per-tree size, depth, Wiener index and structural virality from child → parent edges
-    (arrays of equal length). One row per root, sorted by size descending."""
+def tree_roots(user_id, referrer_user_id):
+    """Root and depth of every user in the child → parent edges, by pointer jumping.
+    Returns (nodes, parent index or −1, root index, depth, valid); ``valid`` is False for users
+    caught in a referral cycle (no root)."""
     child = np.asarray(user_id, dtype=np.int64)
     parent = np.asarray(referrer_user_id, dtype=np.int64)
-    cols = ["root_user_id", "size", "depth", "wiener_index", "structural_virality"]
-    if child.size == 0:
-        out = pd.DataFrame({c: pd.Series(dtype="float64" if c == "structural_virality"
-                                         else "int64") for c in cols})
-        out.attrs["cyclic_users"] = 0
-        return out
     nodes = np.unique(np.concatenate([child, parent]))
     n = nodes.size
     ci = np.searchsorted(nodes, child)
@@ -62,8 +58,21 @@ def cascade_stats(user_id, referrer_user_id) -> pd.DataFrame:
         dist = dist + dist[jump]
         jump = nxt
     valid = par[jump] < 0                 # reached a real root; otherwise caught in a cycle
+    return nodes, par, jump, dist, valid
+
+
+def cascade_stats(user_id, referrer_user_id) -> pd.DataFrame:
+    """Per-tree size, depth, Wiener index and structural virality from child → parent edges
+    (arrays of equal length). One row per root, sorted by size descending."""
+    child = np.asarray(user_id, dtype=np.int64)
+    cols = ["root_user_id", "size", "depth", "wiener_index", "structural_virality"]
+    if child.size == 0:
+        out = pd.DataFrame({c: pd.Series(dtype="float64" if c == "structural_virality"
+                                         else "int64") for c in cols})
+        out.attrs["cyclic_users"] = 0
+        return out
+    nodes, par, root, depth, valid = tree_roots(child, referrer_user_id)
     cyclic = int((~valid).sum())
-    root, depth = jump, dist
     # subtree sizes, deepest level first
     size = valid.astype(np.int64)
     idx = np.nonzero(valid & (par >= 0))[0]
@@ -90,15 +99,40 @@ def cascade_stats(user_id, referrer_user_id) -> pd.DataFrame:
     return out
 
 
-def referral_cascades(con: duckdb.DuckDBPyConnection, with_root_info: bool = True) -> pd.DataFrame:
+def referral_cascades(con: duckdb.DuckDBPyConnection, with_root_info: bool = True,
+                      window_days: float | None = None, data_end=None) -> pd.DataFrame:
     """:func:`cascade_stats` of the referral trees in ``users``; with ``with_root_info`` also
-    the root's ``acquisition_channel`` and signup month (``root_month``)."""
+    the root's ``acquisition_channel``, ``root_signup_ts`` and signup month (``root_month``).
+
+    Trees keep growing for months, so trees of roots who signed up at different times are not
+    comparable as they stand (a December root has had no time to grow). With ``window_days``
+    every tree is cut at its root's signup + ``window_days`` (only users who signed up by then
+    count — their referrers did too, so the cut tree stays connected; a root nobody joined
+    within the window has no tree) and ``complete`` says whether the window ends by the data
+    end (``data_end``, default :func:`fission.metrics._sql.data_end`): compare complete trees
+    only (:func:`fission.metrics.segments.cascade_summary` does)."""
     e = referral_edges(con)
+    if window_days is not None:
+        if window_days <= 0:
+            raise ValueError("window_days must be positive")
+        nodes, _, root, _, valid = tree_roots(e["user_id"].to_numpy(), e["referrer_user_id"].to_numpy())
+        con.register("_cascade_nodes", pd.DataFrame({"user_id": nodes}))
+        try:
+            ts = query(con, """SELECT n.user_id, u.signup_ts FROM _cascade_nodes n
+                               LEFT JOIN users u ON u.user_id = n.user_id""")
+        finally:
+            con.unregister("_cascade_nodes")
+        sig = ts.set_index("user_id")["signup_ts"].reindex(nodes).to_numpy("datetime64[ns]")
+        lag = sig - sig[root]
+        inside = valid & (lag <= np.timedelta64(int(window_days * 86400), "s"))
+        ci = np.searchsorted(nodes, e["user_id"].to_numpy())
+        e = e[inside[ci]]
     st = cascade_stats(e["user_id"].to_numpy(), e["referrer_user_id"].to_numpy())
-    if with_root_info and len(st):
+    if (with_root_info or window_days is not None) and len(st):
         con.register("_cascade_roots", st[["root_user_id"]])
         try:
             info = query(con, """SELECT r.root_user_id, u.acquisition_channel,
+                                        u.signup_ts AS root_signup_ts,
                                         date_trunc('month', u.signup_ts)::DATE AS root_month
                                  FROM _cascade_roots r JOIN users u ON u.user_id = r.root_user_id""")
         finally:
@@ -106,6 +140,12 @@ def referral_cascades(con: duckdb.DuckDBPyConnection, with_root_info: bool = Tru
         attrs = st.attrs
         st = st.merge(info, on="root_user_id", how="left")
         st.attrs = attrs
+    if window_days is not None:
+        # data_end() leaves a result open that would block con.register: call it last
+        dend = _data_end(con) if data_end is None else pd.Timestamp(data_end)
+        st["complete"] = (pd.to_datetime(st["root_signup_ts"])
+                          + pd.Timedelta(days=window_days)) <= dend if len(st) else pd.Series(dtype=bool)
+        st.attrs.update(window_days=window_days, data_end=str(dend))
     return st
 
 

@@ -157,3 +157,81 @@ def check_balance(df: pd.DataFrame, revenue: bool = False, tol: float = 1e-6) ->
                                               + r0["expansion_revenue"] - r0["contraction_revenue"]
                                               - r0["churned_revenue"])) <= tol
     return bool(ok)
+
+
+# ------------------------------------------------------------------ year-on-year with intervals
+def growth_by_user(con: duckdb.DuckDBPyConnection, period: str = "month") -> pd.DataFrame:
+    """The growth-accounting events of :func:`growth_accounting` counted per user and calendar
+    year of the reported period: new, retained, resurrected, churned, and at_risk (the user was
+    active in the previous period, i.e. counts in that period's retention denominator — the
+    baseline period of a truncated history included). Summed over users they give exactly the
+    yearly sums of the table; per user they let a rate's error be clustered by user."""
+    require(con, "orders", needed_for="growth accounting (chapter 3)")
+    if period not in _STEP:
+        raise ValueError(f"period must be one of {tuple(_STEP)}")
+    step = _STEP[period]
+    ds = data_start(con)
+    ds_sql = "NULL::TIMESTAMP" if ds is None else ts_literal(ds)
+    pre = (f"(SELECT user_id FROM users WHERE signup_ts::TIMESTAMP < {ds_sql})"
+           if has_table(con, "users") and ds is not None
+           else "(SELECT NULL::BIGINT AS user_id WHERE FALSE)")
+    # with a truncated history the first period is the baseline: no events of its own
+    first_ok = "TRUE" if ds is None else "p > (SELECT lo FROM bounds)"
+    df = query(con, f"""
+    WITH a AS (
+        SELECT DISTINCT user_id, date_trunc('{period}', order_ts)::DATE AS p
+        FROM orders WHERE status <> 'cancelled'
+    ), b AS (
+        SELECT *, user_id IN (SELECT user_id FROM {pre}) AS is_pre,
+               lag(p) OVER w AS prev_p, lead(p) OVER w AS next_p
+        FROM a WINDOW w AS (PARTITION BY user_id ORDER BY p)
+    ), bounds AS (
+        SELECT least(min(p), date_trunc('{period}', coalesce({ds_sql}, min(p)))::DATE) AS lo,
+               max(p) AS hi FROM a
+    ), ev AS (
+        SELECT user_id, year(p) AS year,
+               (prev_p IS NULL AND NOT is_pre)::INT AS new,
+               (prev_p = (p - {step})::DATE)::INT AS retained,
+               (prev_p < (p - {step})::DATE OR (prev_p IS NULL AND is_pre))::INT AS resurrected,
+               0 AS churned, 0 AS at_risk
+        FROM b WHERE {first_ok}
+        UNION ALL
+        SELECT user_id, year((p + {step})::DATE), 0, 0, 0,
+               (next_p IS NULL OR next_p > (p + {step})::DATE)::INT, 1
+        FROM b WHERE (p + {step})::DATE <= (SELECT hi FROM bounds)
+    )
+    SELECT user_id, year, sum(new)::BIGINT AS new, sum(retained)::BIGINT AS retained,
+           sum(resurrected)::BIGINT AS resurrected, sum(churned)::BIGINT AS churned,
+           sum(at_risk)::BIGINT AS at_risk
+    FROM ev GROUP BY ALL ORDER BY user_id, year""")
+    df.attrs["period"] = period
+    return df
+
+
+def annual_change(con: duckdb.DuckDBPyConnection, year: int, compare_year: int,
+                  period: str = "month", alpha: float = 0.05,
+                  by_user: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Year-on-year change of the period-on-period retention rate (Σ retained / Σ at_risk) and
+    the quick ratio ((Σ new + Σ resurrected) / Σ churned), with (1 − alpha) intervals clustered
+    by user (:func:`fission.metrics.experiments.ratio_change`: the same users are counted in
+    many periods and in both years). One row per metric: value, prev, change, se, ci_lo, ci_hi,
+    p_value, significant. ``by_user`` reuses a :func:`growth_by_user` table."""
+    from .experiments import ratio_change
+    g = growth_by_user(con, period) if by_user is None else by_user
+    cols = ["new", "retained", "resurrected", "churned", "at_risk"]
+    w = g[g["year"].isin([int(year), int(compare_year)])].pivot_table(
+        index="user_id", columns="year", values=cols, aggfunc="sum", fill_value=0)
+    get = lambda c, y: (w[(c, int(y))].to_numpy(float) if (c, int(y)) in w.columns
+                        else np.zeros(len(w)))
+    rows = {
+        "retention_rate": ratio_change(get("retained", year), get("at_risk", year),
+                                       get("retained", compare_year),
+                                       get("at_risk", compare_year), alpha),
+        "quick_ratio": ratio_change(get("new", year) + get("resurrected", year),
+                                    get("churned", year),
+                                    get("new", compare_year) + get("resurrected", compare_year),
+                                    get("churned", compare_year), alpha),
+    }
+    out = pd.DataFrame.from_dict(rows, orient="index").rename_axis("metric").reset_index()
+    out.attrs.update(year=int(year), compare_year=int(compare_year), period=period, alpha=alpha)
+    return out

@@ -22,10 +22,6 @@ def suppress_small(df: pd.DataFrame, count_col: str, min_group_size: int) -> tup
     return df.loc[~small].reset_index(drop=True), int(small.sum())
 
 
-def suppression_note(n: int, min_group_size: int) -> str:
-    return f"注：{n} 个人数少于 {min_group_size} 的分组已按隐私规则隐去。" if n else ""
-
-
 def assert_publishable(df: pd.DataFrame) -> pd.DataFrame:
     """Refuse a table that carries a person or device identifier."""
     leaked = IDENTIFIERS & set(map(str, df.columns))

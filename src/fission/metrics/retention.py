@@ -105,7 +105,7 @@ def cohort_retention(con: duckdb.DuckDBPyConnection, period: str = "month", segm
     out = out.sort_values(keys + ["period_number"], ignore_index=True)
     if segment:
         out = out.rename(columns={"segment": segment})
-    out.attrs.update(kind=kind, period=period, segment=segment)
+    out.attrs.update(kind=kind, period=period, segment=segment, data_end=str(dend))
     return out
 
 
@@ -120,12 +120,68 @@ def retention_matrix(long: pd.DataFrame, value: str = "retention") -> pd.DataFra
     return m
 
 
-def retention_curve(long: pd.DataFrame) -> pd.DataFrame:
+def retention_curve(long: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
     """Pooled retention by period number (and segment): Σ active / Σ cohort size over the
-    cohorts that have observed that period number."""
+    cohorts that have observed that period number, with a (1−alpha) Wilson interval
+    (``ci_lower``, ``ci_upper``; statsmodels ``proportion_confint``)."""
+    from statsmodels.stats.proportion import proportion_confint
+
     seg = long.attrs.get("segment")
     keys = ([seg] if seg else []) + ["period_number"]
     g = long.groupby(keys)[["active", "cohort_size"]].sum().reset_index()
     g["cohorts"] = long.groupby(keys).size().to_numpy()
     g["retention"] = g["active"] / g["cohort_size"]
+    g["ci_lower"], g["ci_upper"] = proportion_confint(g["active"], g["cohort_size"], alpha, method="wilson")
     return g
+
+
+def _period_end(cohort: pd.Timestamp, n: int, period: str) -> pd.Timestamp:
+    """End (exclusive) of period number ``n`` of a cohort starting at ``cohort``."""
+    step = {"day": pd.DateOffset(days=1), "week": pd.DateOffset(weeks=1),
+            "month": pd.DateOffset(months=1), "quarter": pd.DateOffset(months=3),
+            "year": pd.DateOffset(years=1)}[period]
+    return cohort + step * (n + 1)
+
+
+def retention_comparison(long: pd.DataFrame, year: int, compare_year: int, period_numbers=(1, 3),
+                         alpha: float = 0.05) -> pd.DataFrame:
+    """Year-on-year change of pooled retention at period N, on the same cohort months.
+
+    ``long`` is one :func:`cohort_retention` table (monthly cohorts, no segment, bounded for a
+    fair comparison: unbounded retention grows with the observation time). For each N the
+    cohorts are those whose period N is complete by the data end in ``year`` and whose
+    same-month cohort of ``compare_year`` is in the data. Per N: users (Σ cohort sizes),
+    retained (Σ active) and retention for both years, ``diff`` = this year − last year with a
+    (1−alpha) Wald interval (statsmodels ``confint_proportions_2indep``), the z-test p-value
+    (``test_proportions_2indep``) and ``significant`` (p < alpha). Users are independent
+    between the two years' cohorts."""
+    from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
+
+    if long.attrs.get("segment"):
+        raise ValueError("retention_comparison needs a cohort_retention table without a segment")
+    period = long.attrs.get("period", "month")
+    if period != "month":
+        raise ValueError(f"retention_comparison compares monthly cohorts, got period={period!r}")
+    dend = pd.Timestamp(long.attrs["data_end"])
+    rows = []
+    for n in period_numbers:
+        cur = long[(long["period_number"] == n) & (long["cohort"].dt.year == year)]
+        # complete: the period ends by midnight after the data's last (observed) day
+        cur = cur[[_period_end(c, n, period) <= dend.normalize() + pd.Timedelta(days=1)
+                   for c in cur["cohort"]]]
+        prev = long[(long["period_number"] == n) & (long["cohort"].dt.year == compare_year)]
+        months = sorted(set(cur["cohort"].dt.month) & set(prev["cohort"].dt.month))
+        if not months:
+            continue
+        a = cur[cur["cohort"].dt.month.isin(months)]
+        b = prev[prev["cohort"].dt.month.isin(months)]
+        x1, n1, x2, n2 = int(a["active"].sum()), int(a["cohort_size"].sum()), int(b["active"].sum()), int(b["cohort_size"].sum())
+        test = test_proportions_2indep(x1, n1, x2, n2, compare="diff", method="wald")
+        lo, hi = confint_proportions_2indep(x1, n1, x2, n2, compare="diff", method="wald", alpha=alpha)
+        rows.append({"period_number": n, "cohort_months": months, "year": year, "users": n1,
+                     "retained": x1, "retention": x1 / n1, "compare_year": compare_year,
+                     "compare_users": n2, "compare_retained": x2, "compare_retention": x2 / n2,
+                     "diff": x1 / n1 - x2 / n2, "diff_lo": float(lo), "diff_hi": float(hi),
+                     "z": float(test.statistic), "p_value": float(test.pvalue),
+                     "significant": bool(test.pvalue < alpha)})
+    return pd.DataFrame(rows)

@@ -20,7 +20,9 @@ Segment definitions follow :mod:`fission.metrics.viral` and :mod:`fission.metric
 
 Pure summaries of already computed tables: :func:`viral_amplification`,
 :func:`sv_reference`, :func:`virality_by_size`, :func:`cascade_summary`,
-:func:`annual_growth`, :func:`uplift_by_type`.
+:func:`annual_growth`, :func:`uplift_by_type`. Comparisons with intervals (what the chapter
+may call higher, lower or changed): :func:`segment_compare`, :func:`segment_k_gaps`,
+:func:`cascade_change`.
 """
 from __future__ import annotations
 
@@ -74,8 +76,8 @@ def segment_profile(con: duckdb.DuckDBPyConnection, segment: str, year: int, com
                     window_days: float = 30, data_end=None) -> pd.DataFrame:
     """One row per side of the segment (segment first, then the rest): new_users and
     new_users_prev (signups in ``year`` / ``compare_year``) with new_users_growth, each side's
-    share of the year's new users, referred_share, first_order_rate, k_factor (as in
-    :func:`segment_viral`, pooled over mechanisms), buyers and buyers_prev with buyers_growth.
+    share of the year's new users, referred_share, first_order_rate, k_factor and its k_se (as
+    in :func:`segment_viral`, pooled over mechanisms), buyers and buyers_prev with buyers_growth.
     See the module docstring for the definitions."""
     require(con, "users", "orders", needed_for="the segment case study (chapter 3)")
     pred, name_in, name_out = _segment(segment)
@@ -125,12 +127,64 @@ def segment_profile(con: duckdb.DuckDBPyConnection, segment: str, year: int, com
     df["buyers_growth"] = df["buyers"] / df["buyers_prev"].where(df["buyers_prev"] > 0) - 1
     k = segment_viral(con, segment, year, window_days, dend) if _has_sharing(con) else None
     if k is not None:
-        kall = k[k["mechanism"] == "all"].set_index("in_segment")["k_factor"]
-        df["k_factor"] = df["in_segment"].map(kall)
+        kall = k[k["mechanism"] == "all"].set_index("in_segment")
+        df["k_factor"] = df["in_segment"].map(kall["k_factor"])
+        df["k_se"] = df["in_segment"].map(kall["k_se"])
     else:
-        df["k_factor"] = np.nan
+        df["k_factor"] = df["k_se"] = np.nan
     df.attrs.update(segment=segment, window_days=window_days, data_end=str(dend))
     return df
+
+
+def segment_compare(profile: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """The segment against the rest (two rows of :func:`segment_profile`), one row per measure
+    the chapter compares: new_users_growth and buyers_growth (year-on-year growth of the
+    counts, read as Poisson rates), referred_share and first_order_rate (shares: Newcombe
+    interval, score test), k_factor (means with their k_se). Columns: metric, segment, rest
+    (the two values), gap = segment − rest with its (1 − alpha) interval, p_value and
+    significant — say "higher/lower" only when significant."""
+    from .experiments import _verdict, change_ci, proportion_change
+    p = profile.set_index("in_segment")
+    if not {True, False} <= set(p.index):
+        raise ValueError("segment_compare needs the two rows of segment_profile")
+    i, o = p.loc[True], p.loc[False]
+    rows = []
+    for m, cur, prev in (("new_users_growth", "new_users", "new_users_prev"),
+                         ("buyers_growth", "buyers", "buyers_prev")):
+        gi, go = i[cur] / i[prev] - 1 if i[prev] else np.nan, o[cur] / o[prev] - 1 if o[prev] else np.nan
+        # delta method on each rate ratio: Var(a/b) ≈ (a/b)² (1/a + 1/b) for Poisson counts
+        var = lambda r: ((r[cur] / r[prev]) ** 2 * (1 / r[cur] + 1 / r[prev])
+                         if r[cur] > 0 and r[prev] > 0 else np.nan)
+        v = _verdict(float(gi - go), float(np.sqrt(var(i) + var(o))), alpha)
+        rows.append({"metric": m, "segment": gi, "rest": go, **v})
+    for m, x, n in (("referred_share", "referred", "new_users"),
+                    ("first_order_rate", "first_orders", "observed")):
+        v = proportion_change(i[x], i[n], o[x], o[n], alpha)
+        rows.append({"metric": m, "segment": v.pop("value"), "rest": v.pop("prev"), **v})
+    v = change_ci(i["k_factor"], i["k_se"], o["k_factor"], o["k_se"], alpha)
+    rows.append({"metric": "k_factor", "segment": v.pop("value"), "rest": v.pop("prev"), **v})
+    out = pd.DataFrame(rows).rename(columns={"change": "gap"})
+    out.attrs.update(segment=profile.attrs.get("segment"), alpha=alpha)
+    return out
+
+
+def segment_k_gaps(seg_k: pd.DataFrame, alpha: float = 0.05) -> pd.DataFrame:
+    """Per mechanism of a :func:`segment_viral` table: K of the segment and of the rest, gap
+    (segment − rest) with its (1 − alpha) interval, p_value, significant. Name the mechanism
+    with the largest gap only when :func:`fission.metrics.experiments.significant_leader`
+    says it leads."""
+    from .experiments import change_ci
+    rows = []
+    for m, g in seg_k.groupby("mechanism", sort=False):
+        g = g.set_index("in_segment")
+        if not {True, False} <= set(g.index):
+            continue
+        v = change_ci(g.loc[True, "k_factor"], g.loc[True, "k_se"], g.loc[False, "k_factor"],
+                      g.loc[False, "k_se"], alpha)
+        rows.append({"mechanism": m, "k_segment": v.pop("value"), "k_rest": v.pop("prev"), **v})
+    out = pd.DataFrame(rows).rename(columns={"change": "gap"})
+    out.attrs.update(segment=seg_k.attrs.get("segment"), alpha=alpha)
+    return out
 
 
 def _has_sharing(con) -> bool:
@@ -179,9 +233,13 @@ def cascade_summary(stats: pd.DataFrame, years=None, large: int = 10) -> pd.Data
     users in them, mean_size, share_users_large (share of those users in trees of ≥ ``large``
     users), mean_depth, share_deep (share of trees with depth ≥ 2, i.e. referred users who
     referred again) and sv_mean (mean structural virality). ``years`` limits and orders the
-    rows (missing years give zero trees)."""
+    rows (missing years give zero trees). Trees cut at an observation window
+    (:func:`fission.metrics.cascades.referral_cascades` with ``window_days``) count only when
+    ``complete``: a root whose window outlasts the data has not had the time to grow, so
+    comparing it would understate the later year (``attrs['incomplete_trees']`` counts them)."""
     if "root_month" not in stats.columns:
         raise KeyError("cascade_summary needs root_month: use referral_cascades(with_root_info=True)")
+    stats, incomplete = _complete_trees(stats)
     s = stats.assign(root_year=pd.to_datetime(stats["root_month"]).dt.year,
                      large_users=np.where(stats["size"] >= large, stats["size"], 0),
                      deep=(stats["depth"] >= 2).astype(int))
@@ -200,7 +258,53 @@ def cascade_summary(stats: pd.DataFrame, years=None, large: int = 10) -> pd.Data
     out["mean_size"] = out["users"] / trees
     out["share_users_large"] = out["large_users"] / out["users"].where(out["users"] > 0)
     out["share_deep"] = out["deep"] / trees
-    out.attrs["large"] = large
+    out.attrs.update(large=large, incomplete_trees=incomplete,
+                     window_days=stats.attrs.get("window_days"))
+    return out
+
+
+def _complete_trees(stats: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    if "complete" not in stats.columns:
+        return stats, 0
+    keep = stats["complete"].astype(bool)
+    out = stats[keep]
+    out.attrs = stats.attrs
+    return out, int((~keep).sum())
+
+
+#: cascade_change metrics → (per-tree numerator, per-tree denominator) of a ratio of sums
+_CASCADE_RATIOS = {
+    "mean_size": (lambda s, L: s["size"], lambda s, L: np.ones(len(s))),
+    "share_users_large": (lambda s, L: s["size"].where(s["size"] >= L, 0), lambda s, L: s["size"]),
+    "share_deep": (lambda s, L: (s["depth"] >= 2).astype(float), lambda s, L: np.ones(len(s))),
+    "mean_depth": (lambda s, L: s["depth"], lambda s, L: np.ones(len(s))),
+    "sv_mean": (lambda s, L: s["structural_virality"], lambda s, L: np.ones(len(s))),
+}
+
+
+def cascade_change(stats: pd.DataFrame, year: int, compare_year: int, large: int = 10,
+                   alpha: float = 0.05) -> pd.DataFrame:
+    """Year-on-year change of :func:`cascade_summary`'s measures (mean_size,
+    share_users_large, share_deep, mean_depth, sv_mean) between the trees of roots who signed
+    up in ``year`` and in ``compare_year``, complete trees only (see :func:`cascade_summary`),
+    each with its (1 − alpha) interval clustered by tree (a tree's users grow together):
+    value, prev, change, se, ci_lo, ci_hi, p_value, significant."""
+    from .experiments import ratio_change
+    if "root_month" not in stats.columns:
+        raise KeyError("cascade_change needs root_month: use referral_cascades(with_root_info=True)")
+    st, incomplete = _complete_trees(stats)
+    ry = pd.to_datetime(st["root_month"]).dt.year
+    a, b = st[ry == int(year)], st[ry == int(compare_year)]
+    pad = lambda v, before, after: np.r_[np.zeros(before), np.asarray(v, float), np.zeros(after)]
+    rows = []
+    for name, (num, den) in _CASCADE_RATIOS.items():
+        r = ratio_change(pad(num(a, large), 0, len(b)), pad(den(a, large), 0, len(b)),
+                         pad(num(b, large), len(a), 0), pad(den(b, large), len(a), 0), alpha)
+        rows.append({"metric": name, **r})
+    out = pd.DataFrame(rows)
+    out.attrs.update(year=int(year), compare_year=int(compare_year), large=large,
+                     trees=len(a), trees_prev=len(b), incomplete_trees=incomplete,
+                     window_days=stats.attrs.get("window_days"))
     return out
 
 
@@ -209,8 +313,13 @@ def annual_growth(ga: pd.DataFrame, year: int) -> pd.Series:
     """Sum of a :func:`fission.metrics.growth.growth_accounting` table over the periods starting
     in ``year``: periods, mean_active, new, retained, resurrected, churned, quick_ratio
     = (new + resurrected) / churned, retention_rate = retained / Σ active of the previous
-    periods, and periods_qr_above_1 (periods whose quick ratio ≥ 1)."""
+    periods, and periods_qr_above_1 (periods whose quick ratio ≥ 1). The first row's previous
+    period is the baseline period of a truncated history (``attrs["baseline_active"]``), so its
+    retained users are divided by the baseline's actives like every other period's."""
     prev_active = ga["active"].shift(1)
+    base = ga.attrs.get("baseline_active")
+    if len(ga) and base is not None:
+        prev_active.iloc[0] = base
     m = pd.to_datetime(ga["period"]).dt.year == int(year)
     d = ga[m]
     s = {k: int(d[k].sum()) for k in ("new", "retained", "resurrected", "churned")}
@@ -231,19 +340,20 @@ def uplift_by_type(uplift: pd.DataFrame, metric: str = "signups", year: int | No
     """Average campaign uplift per ``by`` group from :func:`campaign_uplift` rows of one
     ``metric`` (campaigns starting in ``year`` if given). Campaigns of a group sharing the
     same window have identical platform-wide uplift and count once (``windows``). Per group:
-    campaigns, windows, mean_days, mean_rel_lift over windows with a normal (1 − alpha) CI
+    campaigns, windows, mean_days, mean_rel_lift over windows with a Student-t (1 − alpha) CI
     from the spread across windows (NaN for one window), share_sig_pos / share_sig_neg
-    (windows whose own CI lies above / below 0)."""
-    d = uplift[uplift["metric"] == metric]
+    (windows whose own CI lies above / below 0). Campaigns without an estimate (``rel_lift``
+    NaN: not estimable by :func:`campaign_uplift`) are left out."""
+    d = uplift[(uplift["metric"] == metric) & uplift["rel_lift"].notna()]
     if year is not None:
         d = d[pd.to_datetime(d["start"]).dt.year == int(year)]
-    z = _stats.norm.ppf(1 - alpha / 2)
     rows = []
     for key, g in d.groupby(by, sort=False):
         w = g.drop_duplicates(["start", "end"])
         n = len(w)
         mean = float(w["rel_lift"].mean())
         se = float(w["rel_lift"].std(ddof=1) / np.sqrt(n)) if n > 1 else np.nan
+        z = _stats.t.ppf(1 - alpha / 2, n - 1) if n > 1 else np.nan   # few windows: Student t
         rows.append({by: key, "campaigns": int(g["campaign_id"].nunique()), "windows": n,
                      "mean_days": float(w["days"].mean()), "mean_rel_lift": mean,
                      "ci_lo": mean - z * se, "ci_hi": mean + z * se,

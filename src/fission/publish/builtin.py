@@ -22,13 +22,16 @@ from typing import Any, Callable
 
 import yaml
 
-from ..cover import SIMULATED_NOTICE
 from .book import Book, PublishError
 
 HERE = Path(__file__).resolve().parent
 FILTERS = HERE / "filters"
 TEMPLATES = HERE / "templates"
 FONT_DIRS = ["/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/noto"]
+#: per book language: pandoc's lang and region (zh-CN would warn of a missing translation),
+#: Typst's text language and region
+LANG = {"zh": {"pandoc": ("zh-Hans", "CN"), "typst": ("zh", "cn")},
+        "en": {"pandoc": ("en-US", "US"), "typst": ("en", "us")}}
 
 INCLUDE_RE = re.compile(r"^[ \t]*\{\{<\s*include\s+(\"[^\"]+\"|'[^']+'|\S+)\s*>\}\}[ \t]*$",
                         re.MULTILINE)
@@ -146,14 +149,23 @@ def book_meta(book: Book, cover: dict[str, Any]) -> dict[str, Any]:
         "simulated": {"t": "MetaBool", "c": bool(cover.get("simulated"))},
     }
     if cover.get("simulated"):
-        meta["notice"] = _inlines(pick("notice", SIMULATED_NOTICE))
+        if not cover.get("notice"):
+            raise PublishError("the data is simulated but the cover has no notice saying so")
+        meta["notice"] = _inlines(cover["notice"])
     for key, fallback in (("subtitle", book.subtitle), ("date", book.date),
                           ("edition", ""), ("source", ""), ("fingerprint", "")):
         v = pick(key, fallback)
         if v:
             meta[key] = _inlines(v)
-    if book.author:
-        meta["author"] = {"t": "MetaList", "c": [_inlines(a) for a in book.author]}
+    authors = [cover["author"]] if cover.get("author") else book.author
+    if authors:
+        meta["author"] = {"t": "MetaList", "c": [_inlines(a) for a in authors]}
+    # the templates' own words (cover labels, "目录"/"Contents") come with the cover
+    for key, text in (cover.get("labels") or {}).items():
+        meta[f"label-{key}"] = _inlines(text)
+    lang = LANG.get(book.lang, LANG["zh"])
+    meta["text-lang"], meta["text-region"] = _inlines(lang["typst"][0]), _inlines(lang["typst"][1])
+    meta["crossref-lang"] = _inlines(book.lang if book.lang in LANG else "zh")
     return meta
 
 
@@ -242,8 +254,9 @@ def render_builtin(book: Book, cover: dict[str, Any] | None = None,
         out_dir.mkdir(parents=True, exist_ok=True)
         results: dict[str, Any] = {}
 
+        lang, region = LANG.get(book.lang, LANG["zh"])["pandoc"]
         common = ["-f", "json", "--wrap=none", "--lua-filter", str(FILTERS / "crossref.lua"),
-                  "--metadata", "lang=zh-Hans", "-V", "region=CN", "book.json"]
+                  "--metadata", f"lang={lang}", "-V", f"region={region}", "book.json"]
 
         def write_html() -> Path:
             dest = out_dir / f"{book.output_file}.html"

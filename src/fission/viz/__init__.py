@@ -1,5 +1,3 @@
-"""One look for every chapter: the seaborn theme with CJK fonts, and the helpers that emit
-publishable Markdown (prose and tables) from a code cell."""
+"""One look for every chapter: the seaborn theme with CJK fonts (``use``) and the palette;
+each chapter's figures are functions of its facts in ``fission.viz.<slug>``."""
 from .theme import CJK_FONT, PALETTE, use  # noqa: F401
-from .output import md, table  # noqa: F401
-from . import labels  # noqa: F401

@@ -224,7 +224,13 @@ function Pandoc(doc)
   local out = {}
   for _, blk in ipairs(doc.blocks) do
     if blk.t == "Div" and has_class(blk, "cell") and has_class(blk, "markdown") then
-      for _, b in ipairs(blk.content) do out[#out + 1] = b end
+      local removed = false
+      for _, t in ipairs(cell_tags(blk)) do
+        if t == "remove-cell" then removed = true end   -- a note for the analyst only
+      end
+      if not removed then
+        for _, b in ipairs(blk.content) do out[#out + 1] = b end
+      end
     elseif blk.t == "Div" and has_class(blk, "cell") and has_class(blk, "code") then
       for _, b in ipairs(code_cell(blk)) do out[#out + 1] = b end
     elseif blk.t == "Div" and has_class(blk, "cell") and has_class(blk, "raw") then
@@ -244,7 +250,10 @@ function Pandoc(doc)
           seen_title = true
         end
       end
-      if h.identifier ~= "" then h.identifier = prefix .. "-" .. h.identifier end
+      -- `sec-` labels are the book's own (unique by construction); others get the prefix
+      if h.identifier ~= "" and not h.identifier:match("^sec%-") then
+        h.identifier = prefix .. "-" .. h.identifier
+      end
       return h
     end,
   })

@@ -1,0 +1,169 @@
+"""Bind an edition's book: its executed chapters, their stored facts and the current words
+become one Quarto book project that either engine renders.
+
+    report/_build/<edition>/NN_name.ipynb + NN_name.facts.json   (from `fission run`)
+    notebooks/words/*.<lang>.yaml                                  (the words, edited freely)
+    report/_quarto.yml                                             (formatting only)
+        └──▶ report/_build/<edition>/book/  _quarto.yml (generated: title, date, language,
+             chapters of this edition), index.qmd (cover, preface, executive summary),
+             NN_name.ipynb (prose, captions and tables rendered anew from facts + words)
+
+Because every text is rendered here, a wording edit re-publishes without re-executing a
+chapter, and the edition's title, year and language reach both engines from the parameters.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import nbformat
+import yaml
+
+from .. import keyfigures
+from ..cover import cover_markdown
+from ..notebook import read_facts
+from ..paths import REPORT
+from ..words import Words, WordsError, dig
+from .book import PublishError
+
+BOOK = "book"
+
+
+def present_chapters(edition, build: Path) -> list[str]:
+    """The edition's chapters that have an executed notebook and its facts, in book order."""
+    return [c for c in edition.chapters
+            if (build / f"{c}.ipynb").exists() and (build / f"{c}.facts.json").exists()]
+
+
+def _set_options(source: str, opts: dict[str, str]) -> str:
+    """Put Quarto cell options (``#| key: value``) first in a cell, replacing existing ones."""
+    lines = source.splitlines()
+    keep = [l for l in lines if not any(l.strip().startswith(f"#| {k}:") for k in opts)]
+    head = [f"#| {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in opts.items()]
+    return "\n".join(head + keep)
+
+
+def bind_notebook(nb, words: Words, facts: dict):
+    """Render every output that names a words entry again, from ``facts`` and ``words``."""
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        opts: dict[str, str] = {}
+        for out in cell.get("outputs", []):
+            meta = (out.get("metadata") or {}).get("fission")
+            if not meta:
+                continue
+            kind = meta.get("kind")
+            if kind == "title":
+                out["data"]["text/markdown"] = words.title(facts)
+            elif kind == "heading":
+                out["data"]["text/markdown"] = words.heading(meta["key"], facts)
+            elif kind == "text":
+                out["data"]["text/markdown"] = words.render(f"text.{meta['key']}", facts)
+            elif kind in ("figure", "table"):
+                if opts:   # cell options label one output per cell
+                    raise WordsError(f"{words.where}: {opts['label']} and {meta['label']} are "
+                                     "shown by one cell; give each figure or table its own cell")
+                if kind == "figure":
+                    opts = {"label": meta["label"], "fig-cap": words.caption(meta["label"], facts)}
+                else:
+                    rows = dig(facts, meta["rows"])
+                    out["data"]["text/markdown"] = words.table(meta["label"], rows, facts)
+                    opts = {"label": meta["label"],
+                            "tbl-cap": words.caption(meta["label"], facts, "tables")}
+            out["data"].pop("text/plain", None)
+        if opts:
+            cell.source = _set_options(cell.source, opts)
+    return nb
+
+
+def summary(edition, build: Path, chapters: list[str], common: Words) -> str:
+    """The executive summary: each chapter's finding and key figures, named in its words."""
+    entries = []
+    for ch in chapters:
+        facts = read_facts(build, ch)
+        w = Words(ch, edition.language, edition.template_context(), chapters)
+        figs = []
+        for f in facts.get("keyfigures") or []:
+            figs.append({**f, "name": w.render(f"keyfigures.{f['id']}", facts)})
+        finding = w.render("finding", facts) if "finding" in w.own else ""
+        entries.append({"title": w.render("title", facts), "finding": finding, "figures": figs})
+    return keyfigures.summary_markdown(entries, common.entry("report.summary"), edition.language)
+
+
+def index_qmd(edition, build: Path, chapters: list[str], cover: dict, common: Words) -> str:
+    r = lambda key: common.render(f"report.{key}")  # noqa: E731
+    missing = [c for c in edition.chapters if c not in chapters]
+    notes = ""
+    if missing:
+        titles = [str(common.common.get("chapter_titles", {}).get(c, c)) for c in missing]
+        notes = "\n\n" + common.render("report.missing_chapters", titles=titles) + "\n"
+    # no front-matter title: Quarto would number it as chapter 1 beside the unnumbered heading
+    return (f"# {r('preface_title')} {{.unnumbered}}\n\n{r('preface')}\n\n"
+            f"## {r('notes_title')} {{.unnumbered}}\n\n{cover_markdown(cover)}{notes}\n"
+            f"## {r('summary.title')} {{.unnumbered}}\n\n{r('summary.intro')}\n\n"
+            f"{summary(edition, build, chapters, common)}")
+
+
+def quarto_yml(edition, chapters: list[str], cover: dict, source: Path = REPORT / "_quarto.yml") -> dict:
+    """The repository's _quarto.yml (formatting) with this edition's values."""
+    cfg = yaml.safe_load(source.read_text(encoding="utf-8")) or {}
+    cfg.setdefault("project", {})["output-dir"] = "_output"
+    book = cfg.setdefault("book", {})
+    book.update({"title": cover["title"], "subtitle": cover["subtitle"], "date": cover["date"],
+                 "author": cover["author"],
+                 "chapters": ["index.qmd", *[f"{c}.ipynb" for c in chapters]]})
+    book.setdefault("output-file", "report")
+    cfg["lang"] = edition.language
+    if cover.get("simulated"):
+        # Quarto's Typst book has no footer of ours: the notice goes on every body page
+        typst = cfg.setdefault("format", {}).setdefault("typst", {})
+        typst["include-before-body"] = NOTICE_TYP
+    return cfg
+
+
+NOTICE_TYP = "_notice.typ"
+
+
+def notice_typst(notice: str) -> str:
+    """Raw Typst for Quarto's PDF: the simulated-data notice in every page footer."""
+    text = re.sub(r"([\\#\[\]*_$@<>`~])", r"\\\1", notice)
+    return ("#set page(footer: context {\n  set text(size: 8pt, fill: luma(90))\n"
+            f"  grid(columns: (1fr, auto), [{text}], counter(page).display())\n}})\n")
+
+
+def bind(edition, build: Path, cover: dict, book_dir: Path | None = None) -> Path:
+    """Write the edition's book project under ``build/book`` (replaced whole) and return it."""
+    build = Path(build)
+    book_dir = Path(book_dir or build / BOOK)
+    chapters = present_chapters(edition, build)
+    tmp = book_dir.with_name(f".{book_dir.name}.{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        common = Words(None, edition.language, edition.template_context(), chapters)
+        for ch in chapters:
+            w = Words(ch, edition.language, edition.template_context(), chapters)
+            nb = nbformat.read(build / f"{ch}.ipynb", as_version=4)
+            nbformat.write(bind_notebook(nb, w, read_facts(build, ch)), tmp / f"{ch}.ipynb")
+        (tmp / "index.qmd").write_text(index_qmd(edition, build, chapters, cover, common),
+                                       encoding="utf-8")
+        if cover.get("simulated"):
+            (tmp / NOTICE_TYP).write_text(notice_typst(cover["notice"]), encoding="utf-8")
+        (tmp / "_quarto.yml").write_text(
+            yaml.safe_dump(quarto_yml(edition, chapters, cover), allow_unicode=True, sort_keys=False),
+            encoding="utf-8")
+        if (REPORT / "assets").is_dir():
+            shutil.copytree(REPORT / "assets", tmp / "assets")
+    except (WordsError, KeyError, FileNotFoundError) as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PublishError(f"binding the book of edition {edition.edition} failed: {e}") from e
+    shutil.rmtree(book_dir, ignore_errors=True)
+    os.replace(tmp, book_dir)
+    return book_dir
