@@ -187,3 +187,16 @@ def test_two_builds_of_one_edition_at_once_the_second_is_refused(tiny):
     assert first.returncode == 0, err[-2000:]
     assert second.returncode == 2 and "another build of edition 2025 is running (pid" in second.stderr
     assert "Traceback" not in second.stderr
+
+
+def test_a_failing_second_edition_leaves_the_first_report_intact(tiny, tmp_path):
+    """The issue's example: another edition on broken own data fails and publishes nothing,
+    and the 2025 edition's report is untouched."""
+    before = _state(tiny)
+    bad = tmp_path / "own"
+    bad.mkdir()
+    (bad / "users.csv").write_text("user_id\n1\n1\n", encoding="utf-8")
+    res = _build(tiny, "-p", "edition=own", "-p", "data.source=directory", "-p", f"data.path={bad}")
+    assert res.returncode != 0 and "Traceback" not in res.stderr
+    assert _state(tiny) == before
+    assert not (tiny / "report" / "_output" / "own" / "report.html").exists()

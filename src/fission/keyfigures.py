@@ -29,13 +29,14 @@ def figure(id: str, value: float | None, unit: str, previous: float | None = Non
 
 def change_cell(f: dict, lang: str) -> str:
     """The summary's change column: the change, and its interval or a not-significant mark."""
-    # a change is a percentage (or pp) with one decimal, whatever the value's own digits
-    text = fmt.value_change(f["value"], f["previous"], f["unit"], 1, lang)
+    # a rate's change in pp keeps the rate's decimals; a relative change always has one
+    digits = max(f.get("digits", 1), 1) if f["unit"] == "rate" else 1
+    text = fmt.value_change(f["value"], f["previous"], f["unit"], digits, lang)
     if text == "—":
         return text
     if f.get("lo") is not None and f.get("hi") is not None:   # the header names the interval
         kind = "pp" if f["unit"] == "rate" else "pct"
-        bounds = fmt.ci(f["lo"], f["hi"], kind, 1, lang, short=True)
+        bounds = fmt.ci(f["lo"], f["hi"], kind, digits, lang, short=True)
         text += f" ({bounds})" if lang == "en" else f"（{bounds}）"
     if f.get("significant") is False:
         text += " " + fmt.sig(False, lang)

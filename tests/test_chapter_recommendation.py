@@ -1,0 +1,114 @@
+"""Chapter 5's facts on a simulated platform: numbers against the simulator's truth, the
+decisions behind the words, and the words in both languages."""
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+simulate_mod = pytest.importorskip("fission.data.simulate")
+
+import words_check  # noqa: E402
+from fission.chapters import recommendation  # noqa: E402
+from fission.data.load import connect  # noqa: E402
+from fission.notebook import jsonable  # noqa: E402
+
+TABLES = {"tbl-ch5-offline": "offline.rows", "tbl-ch5-segments": "offline.segments",
+          "tbl-ch5-online": "online.rows"}
+
+
+@pytest.fixture(scope="module")
+def sim(tmp_path_factory):
+    out = tmp_path_factory.mktemp("sim_ch5_chapter")
+    simulate_mod.simulate(out, year=2025, users=30_000, seed=20250101)
+    con = connect(out)
+    truth = json.loads((Path(out) / "truth.json").read_text(encoding="utf-8"))
+    t0 = time.perf_counter()
+    f = jsonable(recommendation.facts(con, 2025, 2024, min_group_size=50))
+    yield {"con": con, "truth": truth, "facts": f, "seconds": time.perf_counter() - t0}
+    con.close()
+
+
+def test_online_recovers_the_planted_ctrs_and_their_order(sim):
+    truth = sim["truth"]["recommendation"]["algo_ctr"]
+    on = sim["facts"]["online"]
+    rows = {r["algo"]: r for r in on["rows"]}
+    for a, ctr in truth.items():       # ~20k impressions per variant: 10% ≈ 3 standard errors
+        assert rows[a]["ctr"] == pytest.approx(ctr, rel=0.10), a
+    order = sorted(truth, key=truth.get, reverse=True)
+    assert on["lead"]["order"] == order
+    assert not on["srm"]                                   # the simulator splits users evenly
+    for r in on["rows"]:               # a lift is significant exactly when its interval excludes 0
+        if r["ctr_lift"] is not None:
+            assert r["ctr_significant"] == (r["ctr_lift_lo"] > 0 or r["ctr_lift_hi"] < 0)
+
+
+def test_offline_decisions_follow_the_paired_intervals(sim):
+    off = sim["facts"]["offline"]
+    pairs = {(p["a"], p["b"], p["metric"]): p for p in off["pairs"]}
+
+    def sig(a, b, m):
+        return (pairs.get((a, b, m)) or pairs[(b, a, m)])["significant"]
+    for m, lead in off["lead"].items():
+        assert lead["significant"] == sig(lead["top"], lead["second"], m)
+        assert lead["bottom_significant"] == sig(lead["bottom"], lead["second_last"], m)
+    for r in off["segments"]:
+        assert r["significant"] == (r["lo"] > 0 or r["hi"] < 0)
+        assert set(off["new_better"]) | set(off["new_worse"]) == {r["algo"] for r in off["segments"] if r["significant"]}
+    assert off["users"] == off["users_new"] + off["users_returning"]
+    assert not off["sampled"] and off["users"] == off["eligible_users"]
+
+
+def test_agreement_lists_exactly_the_contradicting_pairs(sim):
+    f = sim["facts"]
+    g = f["agreement"]
+    off = {(p["a"], p["b"]): p for p in f["offline"]["pairs"] if p["metric"] == "ndcg"}
+    on = {frozenset((p["a"], p["b"])): p for p in f["online"]["pairs"]}
+    expected = []
+    for (a, b), p in off.items():
+        q = on[frozenset((a, b))]
+        if p["significant"] and q["significant"]:
+            hi_off = a if p["diff"] > 0 else b
+            if hi_off != q["higher"]:
+                expected.append({a, b})
+    assert [{d["a"], d["b"]} for d in g["disagree"]] == expected
+    assert g["pairs_compared"] == len(g["agree"]) + len(g["disagree"])
+
+
+def test_keyfigures_and_speed(sim):
+    ids = [k["id"] for k in sim["facts"]["keyfigures"]]
+    assert ids == ["rec_ctr", "best_ctr_lift", "offline_ndcg", "click_conversion"]
+    k = {x["id"]: x for x in sim["facts"]["keyfigures"]}
+    assert k["rec_ctr"]["significant"] == (k["rec_ctr"]["lo"] > 0 or k["rec_ctr"]["hi"] < 0)
+    assert sim["seconds"] < 60
+
+
+def test_words_render_in_both_languages(sim):
+    out = words_check.render_all("05_recommendation", sim["facts"], tables=TABLES,
+                                 edition=dict(edition="2025", year=2025, compare_year=2024,
+                                              min_group_size=50, simulated=True))
+    zh = "\n".join(out["zh"])
+    assert "置信区间" in zh and "NDCG@10" in zh
+    en = "\n".join(out["en"])
+    assert "not significant" in en or "significantly" in en
+
+
+def test_interactions_sum_weights_before_the_cutoff_and_keep_later_purchases_as_targets():
+    import pandas as pd
+    from metrics_fixtures import make_con, orders_df
+    ev = pd.DataFrame({"user_id": [1, 1, 1, 1], "session_id": 1, "source": "feed",
+                       "ts": pd.to_datetime(["2025-03-01", "2025-03-02", "2025-03-03", "2025-05-01"]),
+                       "event_type": ["view", "cart", "rec_impression", "view"],
+                       "item_id": [7, 7, 8, 7], "algo_variant": [None, None, "als", None]})
+    orders = orders_df([(1, 1, "2025-03-05", 10, "paid"), (2, 1, "2025-04-10", 10, "paid"),
+                        (3, 1, "2025-03-06", 10, "cancelled")])
+    oi = pd.DataFrame({"order_id": [1, 2, 3], "item_id": [7, 9, 8], "qty": 1, "unit_price": 10.0})
+    con = make_con(events=ev, orders=orders, order_items=oi)
+    inter, buy = recommendation.interactions(con, "2025-01-01", "2025-04-01", "2025-04-29")
+    w = recommendation.WEIGHTS
+    got = inter.set_index("item_id")
+    # item 7: a view, a cart and a purchase before the cutoff; the impression is not a choice,
+    # the cancelled order is not a purchase, the May view is after the cutoff
+    assert got.weight.to_dict() == {7: w["view"] + w["cart"] + w["purchase"]}
+    assert got.ts[7] == pd.Timestamp("2025-03-01")
+    assert sorted(buy.item_id) == [7, 9]
