@@ -80,3 +80,14 @@ def test_one_figure_or_table_per_cell(words):
     nb.cells = [cell]
     with pytest.raises(WordsError, match="own cell"):
         bind_notebook(nb, words, {"r": 1, "rows": []})
+
+
+def test_a_figure_shown_with_prose_gets_its_own_cell(words):
+    nb = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell("ch.figure(fig, 'fig-ch6-x')\nch.say('a')")
+    cell.outputs = [_out("figure", label="fig-ch6-x"), _out("text", "old", key="a")]
+    nb.cells = [cell]
+    bound = bind_notebook(nb, words, {"r": 0.5})
+    assert len(bound.cells) == 2
+    assert bound.cells[0].source.startswith('#| label: "fig-ch6-x"') and "image/png" in bound.cells[0].outputs[0]["data"]
+    assert bound.cells[1].source == "" and bound.cells[1].outputs[0]["data"]["text/markdown"].startswith("留存 50.0%")

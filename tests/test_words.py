@@ -106,6 +106,8 @@ def test_committed_words_refer_by_label_only(path):
             f"{path.name}: typed chapter number in {s[:60]!r}; use @sec-<slug>"
         for ref in re.findall(r"@(sec-[a-z0-9-]+)", s):
             assert ref in labels, f"{path.name}: @{ref} names no chapter or section"
+        # Quarto reads "（@10" as a citation (its PDF then fails): only references start with @
+        assert not re.search(r"(?<![\w])@(?!(?:fig|tbl|sec)-)", s), f"{path.name}: stray @ in {s[:60]!r}"
 
 
 @pytest.mark.parametrize("path", COMMITTED, ids=lambda p: p.name)

@@ -12,17 +12,17 @@ def cover(edition, manifest: dict, words: Words | None = None) -> dict:
     simulated = bool(manifest.get("simulated", edition.simulated))
     ctx = {"seed": manifest.get("seed"), "source": manifest.get("source")}
     source = w.render("report.cover.source_simulated" if simulated else "report.cover.source_own",
-                      **ctx)
+                      markdown=False, **ctx)
     return {
         "title": edition.full_title(w),
         "subtitle": edition.full_subtitle(w),
-        "author": w.render("report.author"),
-        "edition": w.render("report.cover.edition"),
+        "author": w.render("report.author", markdown=False),
+        "edition": w.render("report.cover.edition", markdown=False),
         "date": (edition.date or dt.date.today()).isoformat(),
         "source": source,
         "fingerprint": manifest.get("short_fingerprint") or manifest["fingerprint"][:12],
         "simulated": simulated,
-        "notice": w.render("report.simulated_notice") if simulated else "",
+        "notice": w.render("report.simulated_notice", markdown=False) if simulated else "",
         "labels": {k: str(v) for k, v in w.entry("report.cover.labels").items()},
     }
 

@@ -100,13 +100,15 @@ class Edition(_Strict):
         if self.title:
             return self.title.format(year=self.year)
         from .words import Words
-        return (words or Words(None, self.language, self.template_context())).render("report.title")
+        words = words or Words(None, self.language, self.template_context())
+        return words.render("report.title", markdown=False)
 
     def full_subtitle(self, words=None) -> str:
         if self.subtitle:
             return self.subtitle.format(year=self.year)
         from .words import Words
-        return (words or Words(None, self.language, self.template_context())).render("report.subtitle")
+        words = words or Words(None, self.language, self.template_context())
+        return words.render("report.subtitle", markdown=False)
 
     @property
     def place(self) -> str:

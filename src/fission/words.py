@@ -27,6 +27,7 @@ from .paths import NOTEBOOKS
 
 WORDS_DIR = NOTEBOOKS / "words"
 SEC_REF_RE = re.compile(r"@sec-([a-z0-9]+)((?:-[a-z0-9]+)*)")
+NOT_A_REF_RE = re.compile(r"(?<!\\)@(?!(?:fig|tbl|sec)-)")
 
 
 class WordsError(ValueError):
@@ -108,18 +109,22 @@ class Words:
         return dig(self.own if self.chapter else self.common, dotted, self.where)
 
     # ---- rendering ---------------------------------------------------------------------
-    def render_text(self, template: str, facts: dict | None = None, **extra) -> str:
+    def render_text(self, template: str, facts: dict | None = None, markdown: bool = True,
+                    **extra) -> str:
+        """Render a template. As Markdown (the default) an ``@`` that is no cross-reference is
+        escaped: Quarto would read "NDCG@10" as a citation and its PDF would fail."""
         ctx = {"f": facts or {}, "ed": self.edition, **extra}
         try:
             text = self.env.from_string(str(template)).render(ctx)
         except jinja2.TemplateError as e:
             raise WordsError(f"{self.where}: {type(e).__name__}: {e} in template "
                              f"{str(template)[:120]!r}") from None
-        return self._absent_refs(text.strip())
+        text = self._absent_refs(text.strip())
+        return NOT_A_REF_RE.sub(r"\\@", text) if markdown else text
 
-    def render(self, key: str, facts: dict | None = None, **extra) -> str:
+    def render(self, key: str, facts: dict | None = None, markdown: bool = True, **extra) -> str:
         """Render the entry ``key`` (dotted, e.g. ``text.cohort``) with the chapter's facts."""
-        return self.render_text(self.entry(key), facts, **extra)
+        return self.render_text(self.entry(key), facts, markdown, **extra)
 
     def title(self, facts: dict | None = None) -> str:
         return f"# {self.render('title', facts)} {{#{section_label(self.chapter)}}}"
@@ -135,7 +140,8 @@ class Words:
         """Texts drawn inside a figure (axis labels, legends), rendered now: editing them
         re-executes the chapter (they are part of its cache key, see :meth:`figure_hash`)."""
         spec = self.entry(f"figures.{label}").get("labels") or {}
-        return {k: (self.render_text(v, facts) if isinstance(v, str) else v) for k, v in spec.items()}
+        return {k: (self.render_text(v, facts, markdown=False) if isinstance(v, str) else v)
+                for k, v in spec.items()}
 
     def table(self, label: str, rows: list[dict], facts: dict | None = None) -> str:
         """A Markdown pipe table from ``rows`` (records) with the words' columns

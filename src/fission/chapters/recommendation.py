@@ -11,7 +11,6 @@ contradict each other (both significant), the facts list the pair.
 """
 from __future__ import annotations
 
-import time
 
 import numpy as np
 import pandas as pd
@@ -79,13 +78,10 @@ def _lead(rows: list[dict], key: str, sig) -> dict:
 def _offline(con, year: int, max_users: int, n_boot: int) -> dict:
     end = min(data_end(con).ceil("D"), pd.Timestamp(f"{int(year) + 1}-01-01"))
     cutoff = (end - pd.Timedelta(days=HORIZON_DAYS)).floor("D")
-    t0 = time.perf_counter()
     inter, buy = interactions(con, cutoff - pd.Timedelta(days=TRAIN_DAYS), cutoff,
                               cutoff + pd.Timedelta(days=HORIZON_DAYS))
-    load = time.perf_counter() - t0
     ev = rm.offline_evaluation(inter, cutoff, HORIZON_DAYS, targets=buy, friends=friends(con),
                                new_days=NEW_DAYS, max_users=max_users, n_boot=n_boot)
-    ev["seconds"]["load"] = load
     pairs = {s: ev[s]["pairs"] for s in ("all", "new", "returning") if ev[s] is not None}
 
     def sig(seg, metric):
@@ -123,7 +119,7 @@ def _offline(con, year: int, max_users: int, n_boot: int) -> dict:
             "pairs": ev["all"]["pairs"], "segments": seg, "segment_lead": seg_lead, "lead": lead,
             "new_worse": seg[seg.significant & (seg["diff"] < 0)].algo.tolist() if len(seg) else [],
             "new_better": seg[seg.significant & (seg["diff"] > 0)].algo.tolist() if len(seg) else [],
-            "seconds": ev["seconds"], "als": dict(rm.ALS_PARAMS), "weights": WEIGHTS}
+            "als": dict(rm.ALS_PARAMS), "weights": WEIGHTS}
 
 
 def _online(con, year: int) -> dict:
@@ -174,16 +170,13 @@ def facts(con, year: int, compare_year: int, min_group_size: int = 50,
           max_users: int = MAX_USERS, n_boot: int = N_BOOT) -> dict:
     """Every number, table and decision of chapter 5 for ``year`` (``compare_year`` for the
     online CTR's change). ``min_group_size``: a segment of fewer evaluated users is not shown."""
-    t0 = time.perf_counter()
     off = _offline(con, year, max_users, n_boot)
-    t1 = time.perf_counter()
     on = _online(con, year)
     try:
         prev = rm.online_ab(con, f"{int(compare_year)}-01-01", f"{int(compare_year) + 1}-01-01",
                             control=CONTROL)
     except ValueError:          # no recommendation impressions last year
         prev = None
-    t2 = time.perf_counter()
     hidden = 0
     for s in ("new", "returning"):
         if off[f"users_{s}"] < min_group_size:
@@ -201,8 +194,7 @@ def facts(con, year: int, compare_year: int, min_group_size: int = 50,
          "segments_hidden": hidden,
          "yoy": {k: (None if v is None else {"prev": v["prev"], "diff": v["change"], "lo": v["ci_lo"],
                                              "hi": v["ci_hi"], "significant": v["significant"]})
-                 for k, v in chg.items()},
-         "seconds": {"offline": t1 - t0, "online": t2 - t1, **off["seconds"]}}
+                 for k, v in chg.items()}}
     f["keyfigures"] = [
         keyfigures.figure("rec_ctr", on["ctr"], "rate", prev["ctr"] if prev else None,
                           lo=chg["ctr"]["ci_lo"] if prev else None, hi=chg["ctr"]["ci_hi"] if prev else None,

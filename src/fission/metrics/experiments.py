@@ -406,7 +406,7 @@ def campaign_daily(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
           "(SELECT least(min(order_ts), (SELECT min(signup_ts) FROM users))::DATE FROM orders)")
     hi = f"DATE '{data_end(con):%Y-%m-%d}'"
     daily = query(con, f"""
-        WITH o AS (SELECT order_ts::DATE AS day, count(*) AS orders, sum(gmv) AS gmv
+        WITH o AS (SELECT order_ts::DATE AS day, count(*) AS orders, sum(gmv::DECIMAL(38, 4)) AS gmv
                    FROM orders WHERE status = 'paid' GROUP BY 1),
              s AS (SELECT signup_ts::DATE AS day, count(*) AS signups FROM users GROUP BY 1),
              d AS (SELECT unnest(generate_series({lo}::TIMESTAMP, {hi}::TIMESTAMP,

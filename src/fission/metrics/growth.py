@@ -58,7 +58,7 @@ def growth_accounting(con: duckdb.DuckDBPyConnection, period: str = "month",
     step = _STEP[period]
     sql = f"""
     WITH a AS (
-        SELECT user_id, date_trunc('{period}', order_ts)::DATE AS period, sum(gmv) AS rev
+        SELECT user_id, date_trunc('{period}', order_ts)::DATE AS period, sum(gmv::DECIMAL(38, 4)) AS rev
         FROM orders WHERE status <> 'cancelled' GROUP BY ALL
     ), pre AS {pre}, b AS (
         SELECT *, user_id IN (SELECT user_id FROM pre) AS is_pre, lag(period) OVER w AS prev_p, lead(period) OVER w AS next_p,

@@ -89,7 +89,7 @@ def channel_mix(con: duckdb.DuckDBPyConnection, years) -> pd.DataFrame:
 def _acquired_sql(con) -> str:
     """SQL of the users with their channel and mechanism (all sign-up years)."""
     sharing = has_table(con, "shares") and has_table(con, "share_visits")
-    ref = ("SELECT sv.signup_user_id AS user_id, arg_min(s.mechanism, sv.visit_ts) AS mechanism "
+    ref = ("SELECT sv.signup_user_id AS user_id, arg_min(s.mechanism, (sv.visit_ts, sv.visit_id)) AS mechanism "
            "FROM share_visits sv JOIN shares s USING (share_id) "
            "WHERE sv.signup_user_id IS NOT NULL GROUP BY 1") if sharing else \
         "SELECT NULL::BIGINT AS user_id, NULL::VARCHAR AS mechanism WHERE FALSE"
@@ -108,8 +108,8 @@ def _first_orders_sql(win: str, channels=None) -> str:
         " AND u.acquisition_channel IN (" + ", ".join(f"'{c}'" for c in channels) + ")"
     return f"""
         SELECT f.user_id, f.order_id, f.discount
-        FROM (SELECT user_id, min(order_ts) AS first_ts, arg_min(order_id, order_ts) AS order_id,
-                     arg_min(discount, order_ts) AS discount
+        FROM (SELECT user_id, min(order_ts) AS first_ts, arg_min(order_id, (order_ts, order_id)) AS order_id,
+                     arg_min(discount, (order_ts, order_id)) AS discount
               FROM orders WHERE {_VALID} GROUP BY 1) f
         JOIN users u USING (user_id)
         WHERE f.first_ts <= u.signup_ts + {win}{only}"""
@@ -149,19 +149,19 @@ def cost_ledger(con: duckdb.DuckDBPyConnection, year: int, window_days: float = 
     parts = [query(con, f"""
         WITH acq AS ({_acquired_sql(con)}), fo AS ({fo})
         SELECT 'first_order_discount' AS component, acq.channel, acq.mechanism,
-               sum(fo.discount) AS amount
+               sum(fo.discount::DECIMAL(38, 4)) AS amount
         FROM acq JOIN fo USING (user_id) WHERE year(acq.signup_ts) = $1 GROUP BY 2, 3""",
                        [int(year)])]
     parts.append(query(con, f"""
         WITH fo AS ({fo})
         SELECT 'group_discount' AS component, 'group_buy' AS channel, 'group_buy' AS mechanism,
-               sum(discount) AS amount
+               sum(discount::DECIMAL(38, 4)) AS amount
         FROM orders
         WHERE group_id IS NOT NULL AND {_VALID} AND year(order_ts) = $1
           AND order_id NOT IN (SELECT order_id FROM fo)
         HAVING count(*) > 0""", [int(year)]))
     if has_table(con, "campaigns"):
-        camp = query(con, "SELECT type, sum(cost) AS amount FROM campaigns "
+        camp = query(con, "SELECT type, sum(cost::DECIMAL(38, 4)) AS amount FROM campaigns "
                           "WHERE year(start_ts) = $1 GROUP BY 1", [int(year)])
         camp = camp[camp["type"].isin(list(CAMPAIGN_ATTRIBUTION))]
         parts.append(pd.DataFrame({

@@ -63,7 +63,7 @@ def rfm_summary(con: duckdb.DuckDBPyConnection, observation_end=None, statuses=(
     seg_join = "JOIN users u ON u.user_id = s.user_id" if segment else ""
     sql = f"""
     WITH d AS (
-        SELECT user_id, order_ts::DATE AS day, sum(gmv) AS spend FROM orders
+        SELECT user_id, order_ts::DATE AS day, sum(gmv::DECIMAL(38, 4)) AS spend FROM orders
         WHERE status IN ({st}) AND order_ts < {ts_literal(end)} {start} GROUP BY ALL
     ), s AS (
         SELECT user_id, count(*) - 1 AS frequency, min(day) AS first_day, max(day) AS last_day,
@@ -513,7 +513,7 @@ def clv_backtest(con: duckdb.DuckDBPyConnection, cutoff=None, horizon_days: floa
     m, gg = _fit(rfm, model)
     pred = forecast_by_bin(m, gg, rfm, horizon_days)
     act = query(con, f"""
-        SELECT user_id, count(DISTINCT order_ts::DATE) AS actual_purchases, sum(gmv) AS actual_spend
+        SELECT user_id, count(DISTINCT order_ts::DATE) AS actual_purchases, sum(gmv::DECIMAL(38, 4)) AS actual_spend
         FROM orders WHERE status = 'paid' AND order_ts >= {ts_literal(cut)} AND order_ts < {ts_literal(stop)}
         GROUP BY user_id""")
     a = rfm[["user_id", "frequency"]].merge(act, on="user_id", how="left").fillna(0)

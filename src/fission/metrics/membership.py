@@ -68,7 +68,7 @@ def membership_summary(con: duckdb.DuckDBPyConnection, horizon_days: float = 180
     ), o AS (
         SELECT u.user_id,
                count(*) FILTER (WHERE o.status <> 'cancelled') AS orders,
-               coalesce(sum(o.gmv) FILTER (WHERE o.status = 'paid'), 0) AS gmv,
+               coalesce(sum(o.gmv::DECIMAL(38, 4)) FILTER (WHERE o.status = 'paid'), 0) AS gmv,
                count(*) FILTER (WHERE o.status <> 'cancelled' AND o.order_ts >= u.t0 + {a}) AS late
         FROM u JOIN orders o ON o.user_id = u.user_id
              AND o.order_ts >= u.t0 AND o.order_ts < u.t0 + {h}
@@ -118,7 +118,7 @@ def membership_landmark(con: duckdb.DuckDBPyConnection, landmark_days: float = 3
         SELECT u.user_id,
                count(*) FILTER (WHERE o.order_ts < u.t0 + {lm}) AS pre_orders,
                count(*) FILTER (WHERE o.order_ts >= u.t0 + {lm}) AS orders,
-               coalesce(sum(o.gmv) FILTER (WHERE o.order_ts >= u.t0 + {lm} AND o.status = 'paid'), 0)
+               coalesce(sum(o.gmv::DECIMAL(38, 4)) FILTER (WHERE o.order_ts >= u.t0 + {lm} AND o.status = 'paid'), 0)
                    AS gmv
         FROM u JOIN orders o ON o.user_id = u.user_id AND o.status <> 'cancelled'
              AND o.order_ts >= u.t0 AND o.order_ts < u.t0 + {end}

@@ -168,7 +168,7 @@ def yearly_kpis(con, year: int, compare_year: int) -> pd.DataFrame:
     _require(con, "orders", "users")
     q = f"""
     WITH o AS (
-        SELECT year(order_ts) AS y, sum(gmv) AS gmv, count(*) AS orders,
+        SELECT year(order_ts) AS y, sum(gmv::DECIMAL(38, 4)) AS gmv, count(*) AS orders,
                count(DISTINCT user_id) AS buyers
         FROM orders WHERE {_VALID} AND year(order_ts) IN ($1, $2) GROUP BY 1),
     u AS (SELECT year(signup_ts) AS y, count(*) AS new_users FROM users
@@ -196,7 +196,7 @@ def monthly_gmv(con, years: list[int]) -> pd.DataFrame:
     _require(con, "orders")
     placeholders = ", ".join("?" for _ in years)
     return con.execute(f"""
-        SELECT year(order_ts) AS year, month(order_ts) AS month, sum(gmv) AS gmv, count(*) AS orders
+        SELECT year(order_ts) AS year, month(order_ts) AS month, sum(gmv::DECIMAL(38, 4)) AS gmv, count(*) AS orders
         FROM orders WHERE {_VALID} AND year(order_ts) IN ({placeholders})
         GROUP BY 1, 2 ORDER BY 1, 2""", list(years)).df()
 
@@ -223,7 +223,7 @@ def users_by_tier(con, year: int, compare_year: int, alpha: float = 0.05) -> pd.
 
 def _buyers_by_age(con, year: int) -> pd.DataFrame:
     return con.execute(f"""
-        SELECT u.age_band, count(DISTINCT o.user_id) AS buyers, sum(o.gmv) AS gmv
+        SELECT u.age_band, count(DISTINCT o.user_id) AS buyers, sum(o.gmv::DECIMAL(38, 4)) AS gmv
         FROM orders o JOIN users u USING (user_id)
         WHERE o.{_VALID} AND year(o.order_ts) = $1
         GROUP BY 1""", [year]).df()

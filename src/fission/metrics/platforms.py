@@ -74,7 +74,7 @@ def platform_funnel(con, year: int, window_days: float = 7) -> pd.DataFrame:
 def platform_gmv(con, year: int) -> pd.DataFrame:
     """Attributed GMV and orders per platform in ``year`` (module docstring); census."""
     _need(con, "orders")
-    share = ("SELECT sv.first_order_id AS order_id, any_value(s.platform) AS platform "
+    share = ("SELECT sv.first_order_id AS order_id, arg_min(s.platform, (sv.visit_ts, sv.visit_id)) AS platform "
              "FROM share_visits sv JOIN shares s USING (share_id) "
              "WHERE sv.first_order_id IS NOT NULL GROUP BY 1") \
         if has_table(con, "shares") and has_table(con, "share_visits") else \
@@ -83,7 +83,7 @@ def platform_gmv(con, year: int) -> pd.DataFrame:
         else "LEFT JOIN (SELECT NULL::BIGINT AS campaign_id, NULL::VARCHAR AS platform) c ON FALSE"
     df = query(con, f"""
         WITH sp AS ({share})
-        SELECT coalesce(sp.platform, c.platform) AS platform, count(*) AS orders, sum(o.gmv) AS gmv
+        SELECT coalesce(sp.platform, c.platform) AS platform, count(*) AS orders, sum(o.gmv::DECIMAL(38, 4)) AS gmv
         FROM orders o LEFT JOIN sp USING (order_id) {camp}
         WHERE o.{_VALID} AND year(o.order_ts) = $1 AND coalesce(sp.platform, c.platform) IS NOT NULL
         GROUP BY 1""", [int(year)])
@@ -99,7 +99,7 @@ def platform_cost(con, year: int, window_days: float = 30) -> pd.DataFrame:
     parts = []
     if has_table(con, "campaigns"):
         types = list(incentives.CAMPAIGN_ATTRIBUTION)
-        camp = query(con, f"""SELECT platform, sum(cost) AS amount FROM campaigns
+        camp = query(con, f"""SELECT platform, sum(cost::DECIMAL(38, 4)) AS amount FROM campaigns
                               WHERE year(start_ts) = $1 AND type IN ({', '.join('?' for _ in types)})
                               GROUP BY 1""", [int(year), *types])
         parts.append(camp.assign(component="campaign_spend"))
@@ -108,12 +108,12 @@ def platform_cost(con, year: int, window_days: float = 30) -> pd.DataFrame:
         # the same first-order discounts as the ledger, placed on the signing-up share's platform
         win = interval_days(window_days)
         by_pl = query(con, f"""
-            WITH first AS (SELECT user_id, min(order_ts) AS first_ts, arg_min(discount, order_ts) AS discount
+            WITH first AS (SELECT user_id, min(order_ts) AS first_ts, arg_min(discount, (order_ts, order_id)) AS discount
                            FROM orders WHERE {_VALID} GROUP BY 1),
-                 sp AS (SELECT sv.signup_user_id AS user_id, arg_min(s.platform, sv.visit_ts) AS platform
+                 sp AS (SELECT sv.signup_user_id AS user_id, arg_min(s.platform, (sv.visit_ts, sv.visit_id)) AS platform
                         FROM share_visits sv JOIN shares s USING (share_id)
                         WHERE sv.signup_user_id IS NOT NULL GROUP BY 1)
-            SELECT sp.platform, sum(f.discount) AS amount
+            SELECT sp.platform, sum(f.discount::DECIMAL(38, 4)) AS amount
             FROM users u JOIN first f USING (user_id) LEFT JOIN sp USING (user_id)
             WHERE u.acquisition_channel IN ('referral') AND year(u.signup_ts) = $1
               AND f.first_ts <= u.signup_ts + {win}
@@ -147,11 +147,11 @@ def daily_signups(con, channels=KOL_SERIES, gmv_days: float = GMV_DAYS) -> pd.Da
     df = query(con, f"""
         WITH u AS (SELECT user_id, signup_ts, acquisition_channel FROM users
                    WHERE acquisition_channel IN ({ch}) AND signup_ts >= {ts_literal(start)}),
-             g AS (SELECT o.user_id, sum(o.gmv) AS gmv FROM orders o JOIN u USING (user_id)
+             g AS (SELECT o.user_id, sum(o.gmv::DECIMAL(38, 4)) AS gmv FROM orders o JOIN u USING (user_id)
                    WHERE o.{_VALID} AND o.order_ts <= u.signup_ts + {win} GROUP BY 1)
         SELECT signup_ts::DATE AS day, count(*) AS signups,
                count(*) FILTER (WHERE acquisition_channel = 'kol') AS tagged,
-               coalesce(sum(g.gmv), 0) AS gmv
+               coalesce(sum(g.gmv::DECIMAL(38, 4)), 0) AS gmv
         FROM u LEFT JOIN g USING (user_id) GROUP BY 1""")
     days = pd.date_range(start, end.floor("D"), freq="D")
     df["day"] = pd.to_datetime(df["day"])
@@ -204,7 +204,7 @@ def tagged_by_campaign(con, daily: pd.DataFrame, camps: pd.DataFrame) -> pd.Data
     (equally between the running campaigns on a day without any)."""
     days = daily["day"]
     coded = query(con, f"""
-        WITH f AS (SELECT user_id, arg_min(campaign_id, order_ts) AS campaign_id FROM orders
+        WITH f AS (SELECT user_id, arg_min(campaign_id, (order_ts, order_id)) AS campaign_id FROM orders
                    WHERE {_VALID} GROUP BY 1)
         SELECT u.signup_ts::DATE AS day, f.campaign_id, count(*) AS n
         FROM users u JOIN f USING (user_id) JOIN campaigns c USING (campaign_id)
@@ -358,7 +358,7 @@ def live_sessions(con) -> pd.DataFrame:
     shared in proportion to the overlapping sessions' buyers (equally when none bought)."""
     _need(con, "live_sessions", "kols", "orders")
     df = query(con, f"""
-        WITH o AS (SELECT live_id, count(*) AS orders, sum(gmv) AS gmv FROM orders
+        WITH o AS (SELECT live_id, count(*) AS orders, sum(gmv::DECIMAL(38, 4)) AS gmv FROM orders
                    WHERE live_id IS NOT NULL AND {_VALID} GROUP BY 1)
         SELECT l.live_id, l.platform, k.tier, k.followers, l.start_ts, hour(l.start_ts) AS hour,
                epoch(l.end_ts - l.start_ts) / 3600.0 AS hours, l.viewers,
@@ -366,7 +366,7 @@ def live_sessions(con) -> pd.DataFrame:
         FROM live_sessions l JOIN kols k USING (kol_id) LEFT JOIN o USING (live_id)
         ORDER BY l.start_ts""")
     pairs = query(con, """
-        WITH b AS (SELECT user_id, any_value(live_id) AS own FROM orders WHERE live_id IS NOT NULL GROUP BY 1)
+        WITH b AS (SELECT user_id, arg_min(live_id, (order_ts, order_id)) AS own FROM orders WHERE live_id IS NOT NULL GROUP BY 1)
         SELECT u.user_id, l.live_id, b.own FROM users u
         JOIN live_sessions l ON u.signup_ts >= l.start_ts AND u.signup_ts <= l.end_ts
         LEFT JOIN b USING (user_id) WHERE u.acquisition_channel = 'live'""")
@@ -474,7 +474,7 @@ def monthly_response(con, years, window_days: float = 30) -> pd.DataFrame:
     ph = ", ".join(str(y) for y in years)
     win = interval_days(window_days)
     sp = query(con, f"""SELECT date_trunc('month', start_ts)::DATE AS month, CASE {case} END AS channel,
-                               sum(cost) AS spend FROM campaigns WHERE year(start_ts) IN ({ph})
+                               sum(cost::DECIMAL(38, 4)) AS spend FROM campaigns WHERE year(start_ts) IN ({ph})
                         GROUP BY 1, 2 HAVING channel IS NOT NULL""")
     nu = query(con, f"""
         WITH f AS (SELECT user_id, min(order_ts) AS first_ts FROM orders WHERE {_VALID} GROUP BY 1)

@@ -99,13 +99,19 @@ class Split:
     popularity: np.ndarray       # share of training users who interacted with each item
 
 
+def _ordered(df: pd.DataFrame) -> pd.DataFrame:
+    return df.sort_values(list(df.columns), kind="mergesort", ignore_index=True)
+
+
 def time_split(interactions: pd.DataFrame, cutoff, horizon_days: int = 28,
                targets: pd.DataFrame | None = None, new_days: int = 90,
                max_users: int | None = None, seed: int = 0) -> Split:
     """Train ≤ ``cutoff``, test = ``targets`` in (cutoff, cutoff + horizon] (module docstring).
     ``max_users``: evaluate a random sample of that many eligible users (all are trained on)."""
-    inter = check_interactions(interactions)
-    tg = inter if targets is None else check_interactions(targets, "targets")
+    # a fixed row order: the database returns rows in any order, and summing duplicate
+    # weights in another order changes the matrices (and ALS) in the last bits
+    inter = _ordered(check_interactions(interactions))
+    tg = inter if targets is None else _ordered(check_interactions(targets, "targets"))
     cutoff = pd.Timestamp(cutoff)
     end = cutoff + pd.Timedelta(days=horizon_days)
     tr = inter[inter.ts <= cutoff]

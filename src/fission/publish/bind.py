@@ -44,8 +44,30 @@ def _set_options(source: str, opts: dict[str, str]) -> str:
     """Put Quarto cell options (``#| key: value``) first in a cell, replacing existing ones."""
     lines = source.splitlines()
     keep = [l for l in lines if not any(l.strip().startswith(f"#| {k}:") for k in opts)]
-    head = [f"#| {k}: {json.dumps(v, ensure_ascii=False)}" for k, v in opts.items()]
+    # an escaped "\@" (no citation) does not survive Quarto's table-caption handling: an
+    # HTML entity reads as "@" in both engines without becoming a citation
+    head = [f"#| {k}: {json.dumps(v.replace(chr(92) + '@', '&#64;'), ensure_ascii=False)}"
+            for k, v in opts.items()]
     return "\n".join(head + keep)
+
+
+def _split(cell) -> list:
+    """A cell showing a labelled figure or table and other outputs becomes one cell per
+    output: Quarto would make the other outputs sub-figures of the figure (fig-x-1, fig-x-2).
+    The labelled output keeps the cell's options and source; the others get neither."""
+    outs = cell.get("outputs", []) if cell.cell_type == "code" else []
+    labelled = [((o.get("metadata") or {}).get("fission") or {}).get("kind") in ("figure", "table")
+                for o in outs]
+    if len(outs) < 2 or not any(labelled):
+        return [cell]
+    parts = []
+    for out, is_labelled in zip(outs, labelled):
+        part = copy.deepcopy(cell)
+        part.outputs = [out]
+        if not is_labelled:
+            part.source = ""
+        parts.append(part)
+    return parts
 
 
 def bind_notebook(nb, words: Words, facts: dict):
@@ -80,6 +102,7 @@ def bind_notebook(nb, words: Words, facts: dict):
             out["data"].pop("text/plain", None)
         if opts:
             cell.source = _set_options(cell.source, opts)
+    nb.cells = [part for cell in nb.cells for part in _split(cell)]
     return nb
 
 
