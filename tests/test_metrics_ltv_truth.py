@@ -14,24 +14,16 @@ Customers who bought only before the calibration year are in the truth's bins bu
 forecast (they are not in the calibration data); their share of the future is small (bin "0"
 is where it shows). The old design (BG/NBD on the whole history) is +26 % off and fails.
 """
-import json
-from pathlib import Path
 
 import pytest
 
-simulate_mod = pytest.importorskip("fission.data.simulate")
-
-from fission.data.load import connect  # noqa: E402
-from fission.metrics import ltv  # noqa: E402
+from fission.data.load import connect
+from fission.metrics import ltv
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim")
-    simulate_mod.simulate(out, year=2025, users=100_000, seed=20250101, progress=False)
-    truth = json.loads(Path(out, "truth.json").read_text(encoding="utf-8"))
-    if "future_12m" not in truth:
-        pytest.skip("the simulator does not write truth.json['future_12m'] yet")
+def sim(default_platform):
+    out, truth = default_platform
     con = connect(out)
     yield con, truth["future_12m"]
     con.close()

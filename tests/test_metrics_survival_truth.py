@@ -8,25 +8,17 @@ population does not depend on where the data ends, so Kaplan–Meier on the obse
 censored at data end − 90 days, must recover it. (The other truth population, buyers by the
 data end, is defined by the data end itself: no estimator on the observed data targets it.)
 """
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-simulate_mod = pytest.importorskip("fission.data.simulate")
-
-from fission.data.load import connect  # noqa: E402
-from fission.metrics.survival import kaplan_meier  # noqa: E402
+from fission.data.load import connect
+from fission.metrics.survival import kaplan_meier
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim")
-    simulate_mod.simulate(out, year=2025, users=100_000, seed=20250101, progress=False)
-    truth = json.loads(Path(out, "truth.json").read_text(encoding="utf-8"))
-    if "churn" not in truth:
-        pytest.skip("the simulator does not write truth.json['churn'] yet")
+def sim(default_platform):
+    out, truth = default_platform
     con = connect(out)
     yield con, truth["churn"]
     con.close()
