@@ -17,3 +17,15 @@ def default_platform(tmp_path_factory):
     out = tmp_path_factory.mktemp("default_platform")
     simulate(out, year=2025, users=100_000, seed=20250101, progress=False)
     return out, json.loads((out / "truth.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="session")
+def small_platform(tmp_path_factory):
+    """A smaller simulated platform (30k users, seed 20250101), simulated once for the chapter
+    and metric tests that need a whole platform but not the default's size: (folder, truth)."""
+    import json
+
+    from fission.data.simulate import simulate
+    out = tmp_path_factory.mktemp("small_platform")
+    simulate(out, year=2025, users=30_000, seed=20250101, progress=False)
+    return out, json.loads((out / "truth.json").read_text(encoding="utf-8"))

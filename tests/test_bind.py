@@ -91,3 +91,13 @@ def test_a_figure_shown_with_prose_gets_its_own_cell(words):
     assert len(bound.cells) == 2
     assert bound.cells[0].source.startswith('#| label: "fig-ch6-x"') and "image/png" in bound.cells[0].outputs[0]["data"]
     assert bound.cells[1].source == "" and bound.cells[1].outputs[0]["data"]["text/markdown"].startswith("留存 50.0%")
+
+
+def test_words_see_the_publishers_scan_only_when_binding(words, tmp_path):
+    text = "{% if pub %}扫描 {{ pub.scan.characters }} 字，发现 {{ pub.scan.findings | length }} 处{% else %}发布时扫描{% endif %}"
+    assert words.render_text(text) == "发布时扫描"
+    from fission.publish.scan import scan_summary
+    scan = scan_summary("联系 13812345678 或 a@b.cn")
+    bound = Words("06_retention", "zh", {"year": 2025}, words_dir=tmp_path,
+                  publication={"scan": scan})
+    assert bound.render_text(text) == f"扫描 {len('联系 13812345678 或 a@b.cn')} 字，发现 2 处"

@@ -20,9 +20,8 @@ TABLES = {"tbl-ch4-platforms": "platforms.rows", "tbl-ch4-kol": "kol.tiers",
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim_ch4_chapter")
-    simulate_mod.simulate(out, year=2025, users=30_000, seed=20250101)
+def sim(tmp_path_factory, small_platform):
+    out = small_platform[0]
     con = connect(out)
     truth = json.loads((Path(out) / "truth.json").read_text(encoding="utf-8"))
     t0 = time.perf_counter()

@@ -18,9 +18,8 @@ TABLES = {"tbl-ch5-offline": "offline.rows", "tbl-ch5-segments": "offline.segmen
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim_ch5_chapter")
-    simulate_mod.simulate(out, year=2025, users=30_000, seed=20250101)
+def sim(tmp_path_factory, small_platform):
+    out = small_platform[0]
     con = connect(out)
     truth = json.loads((Path(out) / "truth.json").read_text(encoding="utf-8"))
     t0 = time.perf_counter()
@@ -112,3 +111,38 @@ def test_interactions_sum_weights_before_the_cutoff_and_keep_later_purchases_as_
     assert got.weight.to_dict() == {7: w["view"] + w["cart"] + w["purchase"]}
     assert got.ts[7] == pd.Timestamp("2025-03-01")
     assert sorted(buy.item_id) == [7, 9]
+
+
+def test_a_training_sample_keeps_the_cores_friends_and_evaluates_only_the_core(sim):
+    import numpy as np
+    from fission.metrics import recommend as rm
+    con = sim["con"]
+    start, cutoff = "2024-12-03", "2025-12-04"
+    fr = recommendation.friends(con)
+    assert recommendation.training_sample(con, start, cutoff, fr, 10 ** 9) is None
+    s = recommendation.training_sample(con, start, cutoff, fr, 2000)
+    assert len(s["core"]) == 2000 and s["with_history"] > 2000
+    assert np.array_equal(s["core"], recommendation.training_sample(con, start, cutoff, fr, 2000)["core"])
+    # every referrer and referee of a core user with history is trained on
+    near = fr[fr.user_id.isin(s["core"]) | fr.friend_id.isin(s["core"])]
+    inter, buy = recommendation.interactions(con, start, cutoff, "2026-01-01", s["users"])
+    with_history = set(inter.user_id)
+    assert set(near.user_id) & with_history <= set(s["users"])
+    assert with_history <= set(s["users"]) and set(buy.user_id) <= set(s["users"])
+    split = rm.time_split(inter, cutoff, 28, buy, eval_users=s["core"])
+    assert len(split.eval_rows) > 0
+    assert set(split.train_users[split.eval_rows]) <= set(s["core"])
+    assert len(split.train_users) > len(s["core"])   # friends outside the core are trained on
+
+
+def test_facts_say_when_the_training_users_were_sampled(sim):
+    f = jsonable(recommendation.facts(sim["con"], 2025, 2024, max_train_users=5000, n_boot=20))
+    o = f["offline"]
+    assert o["train_sampled"] and o["train_core"] == 5000
+    assert o["train_users"] > 5000 and o["users_with_history"] > o["train_users"]
+    assert not sim["facts"]["offline"]["train_sampled"]
+    out = words_check.render_all("05_recommendation", f, tables=TABLES,
+                                 edition=dict(edition="2025", year=2025, compare_year=2024,
+                                              min_group_size=50, simulated=True))
+    assert "随机抽取 5,000 名" in "\n".join(out["zh"]) or "随机抽取 5000 名" in "\n".join(out["zh"])
+    assert "a random sample of 5,000" in "\n".join(out["en"])

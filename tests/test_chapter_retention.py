@@ -20,9 +20,8 @@ EDITION = dict(edition="2025", year=2025, compare_year=2024, min_group_size=50, 
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim")
-    simulate_mod.simulate(out, year=2025, users=100_000, seed=20250101, progress=False)
+def sim(tmp_path_factory, default_platform):
+    out = default_platform[0]
     truth = json.loads(Path(out, "truth.json").read_text(encoding="utf-8"))
     con = connect(out)
     f = jsonable(retention.facts(con, 2025, 2024, 50))

@@ -17,9 +17,8 @@ TABLES = {"tbl-ch7-tickets": "tickets.by_category", "tbl-ch7-plan": "staffing.pl
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim_ch7")
-    simulate_mod.simulate(out, year=2025, users=30_000, seed=20250101)
+def sim(tmp_path_factory, small_platform):
+    out = small_platform[0]
     con = connect(out)
     truth = json.loads((Path(out) / "truth.json").read_text(encoding="utf-8"))
     yield {"con": con, "truth": truth,

@@ -17,9 +17,8 @@ TABLES = {"tbl-ch8-suppliers": "suppliers.rows", "tbl-ch8-policy": "inventory.ba
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim_ch8")
-    simulate_mod.simulate(out, year=2025, users=30_000, seed=20250101)
+def sim(tmp_path_factory, small_platform):
+    out = small_platform[0]
     con = connect(out)
     truth = json.loads((Path(out) / "truth.json").read_text(encoding="utf-8"))
     yield {"con": con, "truth": truth,

@@ -129,10 +129,9 @@ simulate_mod = pytest.importorskip("fission.data.simulate")
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
+def sim(tmp_path_factory, default_platform):
     from fission.data.load import connect
-    out = tmp_path_factory.mktemp("sim_uplift")
-    simulate_mod.simulate(out, year=2025, users=100_000, seed=20250101)
+    out = default_platform[0]
     truth = json.loads(next(iter(sorted(Path(out).rglob("truth.json")))).read_text("utf-8"))
     con = connect(out)
     yield {"con": con, "truth": truth}

@@ -19,10 +19,9 @@ CAC_REL_TOL = 0.005
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
-    out = tmp_path_factory.mktemp("sim_cac")
+def sim(small_platform):
     # the accounting does not depend on scale: a smaller population keeps the test quick
-    simulate_mod.simulate(out, year=2025, users=30_000, seed=20250101)
+    out = small_platform[0]
     truth = json.loads((Path(out) / "truth.json").read_text(encoding="utf-8"))
     con = connect(out)
     yield {"con": con, "truth": truth}

@@ -158,10 +158,9 @@ simulate_mod = pytest.importorskip("fission.data.simulate")
 
 
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
+def sim(tmp_path_factory, small_platform):
     from fission.data.load import connect
-    out = tmp_path_factory.mktemp("sim_ch5_metrics")
-    simulate_mod.simulate(out, year=2025, users=30_000, seed=20250101)
+    out = small_platform[0]
     con = connect(out)
     yield {"con": con, "truth": json.loads((Path(out) / "truth.json").read_text(encoding="utf-8"))}
     con.close()

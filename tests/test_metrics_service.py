@@ -117,11 +117,10 @@ def test_bad_response_order_is_named():
 
 # ------------------------------------------------------------------ the simulated platform
 @pytest.fixture(scope="module")
-def sim(tmp_path_factory):
+def sim(tmp_path_factory, small_platform):
     simulate = pytest.importorskip("fission.data.simulate").simulate
     from fission.data.load import connect
-    out = tmp_path_factory.mktemp("sim_service")
-    simulate(out, year=2025, users=30_000, seed=20250101)
+    out = small_platform[0]
     con = connect(out)
     yield con, json.loads((Path(out) / "truth.json").read_text(encoding="utf-8"))
     con.close()

@@ -106,3 +106,41 @@ def test_kernel_start_failures_are_retried_cell_errors_are_not():
 def test_kernels_use_private_ipc_sockets():
     a, b = runner.IPCKernelManager(), runner.IPCKernelManager()
     assert a.transport == "ipc" and a.ip != b.ip   # side-by-side kernels cannot collide
+
+
+READER = ("import json\nfrom fission.notebook import read_facts, write_facts\n"
+          "write_facts(output_dir, '03_c', {'sum': sum(read_facts(output_dir, c)['year'] "
+          "for c in chapters), 'from': chapters})")
+
+
+def test_a_chapter_built_from_the_others_runs_after_them_and_follows_their_facts(tmp_path):
+    nbs = tmp_path / "notebooks"
+    nbs.mkdir()
+    for ch in ("01_a", "02_b"):
+        _notebook(nbs / f"{ch}.ipynb", GOOD.format(ch=ch))
+    chapter_notebook(nbs / "03_c.ipynb", READER, title="# 标题", extra_parameters="chapters = []")
+    (tmp_path / "ed.yaml").write_text(
+        "edition: t\nyear: 2025\ncompare_year: 2024\nseed: 1\nchapters: [03_c, 01_a, 02_b]\n"
+        "run:\n  workers: 2\n  cell_timeout: 20\n", encoding="utf-8")
+    ed = params.load(tmp_path / "ed.yaml", notebooks=nbs)
+    build, data = tmp_path / "build", tmp_path / "staged"
+    data.mkdir()
+
+    def run(**kw):
+        res = runner.run(ed, data, "f1", build=build, notebooks=nbs, progress=False,
+                         out=io.StringIO(), dependents=frozenset({"03_c"}), **kw)
+        return {r.chapter: r for r in res}
+    first = run()
+    assert all(r.status == "ok" for r in first.values())
+    assert json.loads((build / "03_c.facts.json").read_text()) == {"sum": 4050, "from": ["01_a", "02_b"]}
+    assert not any(r.executed for r in run().values())
+    # another chapter's facts change → the reader re-runs, even when only that chapter was asked
+    _notebook(nbs / "02_b.ipynb", GOOD.format(ch="02_b").replace("'year': year", "'year': 1"))
+    again = run()
+    assert again["02_b"].executed and again["03_c"].executed and not again["01_a"].executed
+    assert json.loads((build / "03_c.facts.json").read_text())["sum"] == 2026
+    # a chapter without facts is left out of the reader's sources
+    (build / "01_a.facts.json").unlink()
+    only = run(chapters=["03_c"])
+    assert only["03_c"].executed
+    assert json.loads((build / "03_c.facts.json").read_text()) == {"sum": 1, "from": ["02_b"]}

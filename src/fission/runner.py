@@ -24,6 +24,7 @@ from pathlib import Path
 from jupyter_client.manager import AsyncKernelManager
 from traitlets import CaselessStrEnum, default
 
+from .chapters import READS_OTHER_CHAPTERS
 from .faults import checkpoint
 from .notebook import facts_path
 from .paths import BUILD, NOTEBOOKS, REPO
@@ -55,7 +56,8 @@ class ChapterResult:
     output: str = ""
 
 
-def chapter_key(notebook: Path, parameters: dict, fingerprint: str, language: str) -> str:
+def chapter_key(notebook: Path, parameters: dict, fingerprint: str, language: str,
+                inputs: list[Path] = ()) -> str:
     from .codehash import chapter_code_hash
     from .words import Words, WordsError
     h = hashlib.sha256()
@@ -63,6 +65,9 @@ def chapter_key(notebook: Path, parameters: dict, fingerprint: str, language: st
     h.update(json.dumps(parameters, sort_keys=True, ensure_ascii=False).encode())
     h.update(fingerprint.encode())
     h.update(chapter_code_hash(notebook)[0].encode())
+    for p in inputs:              # other chapters' facts a chapter is built from
+        h.update(p.name.encode())
+        h.update(hashlib.sha256(p.read_bytes()).digest())
     try:
         h.update(Words(notebook.stem, language).figure_hash().encode())
     except WordsError:
@@ -160,8 +165,9 @@ def _describe(exc: BaseException) -> str:
 
 def run(edition, data_dir: Path, fingerprint: str, chapters: list[str] | None = None, force: bool = False,
         build: Path = BUILD, notebooks: Path = NOTEBOOKS, progress: bool | None = None,
-        out=sys.stdout) -> list[ChapterResult]:
-    """Execute the edition's chapters (or ``chapters``) that are out of date; return results."""
+        out=sys.stdout, dependents: frozenset = READS_OTHER_CHAPTERS) -> list[ChapterResult]:
+    """Execute the edition's chapters (or ``chapters``) that are out of date; return results.
+    ``dependents`` (chapter 10) run after the others, from the facts of those that have them."""
     wanted = chapters or edition.chapters
     unknown = [c for c in wanted if c not in edition.chapters]
     if unknown:
@@ -170,42 +176,55 @@ def run(edition, data_dir: Path, fingerprint: str, chapters: list[str] | None = 
     build.mkdir(parents=True, exist_ok=True)
     parameters = edition.notebook_parameters(Path(data_dir))
     parameters["output_dir"] = str(build)
-    todo, results = [], {}
+    results: dict[str, ChapterResult] = {}
+    first = [c for c in wanted if c not in dependents]
+    _run_wave(edition, first, parameters, fingerprint, force, build, notebooks, progress, out, results)
+    later = [c for c in wanted if c in dependents]
+    if later:
+        sources = [c for c in edition.chapters
+                   if c not in dependents and facts_path(build, c).exists()]
+        _run_wave(edition, later, {**parameters, "chapters": sources}, fingerprint, force, build,
+                  notebooks, progress, out, results, [facts_path(build, c) for c in sources])
+    ordered = [results[ch] for ch in wanted]
+    print_summary(ordered, out)
+    return ordered
+
+
+def _run_wave(edition, wanted, parameters, fingerprint, force, build, notebooks, progress, out,
+              results, inputs=()) -> None:
+    todo = []
     for ch in wanted:
         nb = notebooks / f"{ch}.ipynb"
-        key = chapter_key(nb, parameters, fingerprint, edition.language)
+        key = chapter_key(nb, parameters, fingerprint, edition.language, inputs)
         if not force and is_current(build, ch, key):
             results[ch] = ChapterResult(ch, "ok", 0.0, False, output=str(build / f"{ch}.ipynb"))
         else:
             todo.append((ch, str(nb), key))
-
-    if todo:
-        workers = max(1, min(edition.workers, len(todo)))
-        if progress is None:
-            progress = workers == 1 and sys.stderr.isatty()
-        print(f"running {len(todo)} chapter(s) with {workers} worker(s): "
-              f"{', '.join(t[0] for t in todo)}", file=out, flush=True)
-        # Kernels inherit this: one BLAS thread each, since chapters already run side by side.
-        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-        os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
-        args = [(ch, nb, str(build), parameters, edition.run.kernel, edition.run.cell_timeout,
-                 key, progress) for ch, nb, key in todo]
-        if workers == 1:
-            for a in args:
-                r = _execute(*a)
+    if not todo:
+        return
+    workers = max(1, min(edition.workers, len(todo)))
+    if progress is None:
+        progress = workers == 1 and sys.stderr.isatty()
+    print(f"running {len(todo)} chapter(s) with {workers} worker(s): "
+          f"{', '.join(t[0] for t in todo)}", file=out, flush=True)
+    # Kernels inherit this: one BLAS thread each, since chapters already run side by side.
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    os.environ.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+    args = [(ch, nb, str(build), parameters, edition.run.kernel, edition.run.cell_timeout,
+             key, progress) for ch, nb, key in todo]
+    if workers == 1:
+        for a in args:
+            r = _execute(*a)
+            results[r.chapter] = r
+            _announce(r, out)
+    else:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = [pool.submit(_execute, *a) for a in args]
+            for f in as_completed(futures):
+                r = f.result()
                 results[r.chapter] = r
                 _announce(r, out)
-        else:
-            ctx = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-                futures = [pool.submit(_execute, *a) for a in args]
-                for f in as_completed(futures):
-                    r = f.result()
-                    results[r.chapter] = r
-                    _announce(r, out)
-    ordered = [results[ch] for ch in wanted]
-    print_summary(ordered, out)
-    return ordered
 
 
 def _announce(r: ChapterResult, out) -> None:

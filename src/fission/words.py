@@ -5,7 +5,8 @@ touching Python; the publisher renders them again from the stored facts, so a wo
 re-publishes without re-executing the chapter (docs/chapters.md).
 
 In a template: ``f`` is the chapter's facts, ``ed`` the edition (year, compare_year, edition,
-language, min_group_size, simulated), ``r`` the row in a table column; the filters of
+language, min_group_size, simulated), ``r`` the row in a table column, ``pub`` what the
+publisher found when binding the book (``pub.scan``: the identifier scan) or None; the filters of
 :mod:`fission.fmt` (``pct``, ``pp``, ``yuan``, ``change``, ``ci`` …) and ``name(kind)`` for the
 display name of a code from a closed list, e.g. ``{{ r.channel | name('channel') }}``.
 """
@@ -67,7 +68,8 @@ class Words:
     language, bound to an edition."""
 
     def __init__(self, chapter: str | None, language: str, edition: dict | None = None,
-                 chapters_present: list[str] | None = None, words_dir: Path | None = None):
+                 chapters_present: list[str] | None = None, words_dir: Path | None = None,
+                 publication: dict | None = None):
         self.chapter = chapter
         self.language = language
         self.words_dir = Path(words_dir or WORDS_DIR)
@@ -84,6 +86,9 @@ class Words:
         self.env.globals.update(funcs)
         self.env.filters["name"] = self.name
         self.env.globals["suppressed"] = self.suppressed
+        # what only the publisher knows (the identifier scan of the bound pages); None while a
+        # chapter executes, so its words say what will happen instead
+        self.env.globals["pub"] = publication
 
     # ---- lookups -----------------------------------------------------------------------
     def name(self, code: Any, kind: str) -> str:

@@ -23,6 +23,11 @@ OUTLINE: dict[str, str] = {
 }
 SLUG_TO_CHAPTER = {v: k for k, v in OUTLINE.items()}
 
+#: chapters built from the other chapters' facts: `fission run` executes them after the others,
+#: with the parameter ``chapters`` (the others that have facts), and re-executes them when any
+#: of those facts change
+READS_OTHER_CHAPTERS = frozenset({"10_conclusions"})
+
 
 def slug(chapter: str) -> str:
     try:

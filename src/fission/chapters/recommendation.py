@@ -26,6 +26,13 @@ NEW_DAYS = 90
 #: evaluate at most this many users (all users are trained on): keeps the bootstrap within the
 #: chapter's minute on large data; the default data has fewer
 MAX_USERS = 20_000
+#: train on at most about this many users with history: a seeded random sample of them (the
+#: "core"), plus the core's referrers and referees so that the social recommender sees every
+#: evaluated user's friends; only core users are evaluated. ALS time grows with the users
+#: (10 M users: > 20 min on one thread), while a catalogue's item factors are learned as well
+#: from a few hundred thousand users. The default data has fewer, and is not sampled.
+MAX_TRAIN_USERS = 300_000
+SAMPLE_SEED = 0
 N_BOOT = 200
 #: implicit-feedback strength of each behaviour (a purchase says more than a view); fixed
 #: beforehand, not tuned
@@ -34,30 +41,60 @@ CONTROL = "popularity"
 OFFLINE_KEY = "ndcg"
 
 
-def interactions(con, start, cutoff, end) -> tuple[pd.DataFrame, pd.DataFrame]:
+BROWSE = [k for k in WEIGHTS if k != "purchase"]
+BUY_SQL = """SELECT o.user_id, oi.item_id, o.order_ts AS ts FROM orders o
+    JOIN order_items oi USING (order_id)
+    WHERE o.status <> 'cancelled' AND o.order_ts >= ? AND o.order_ts < ?"""
+
+
+def training_sample(con, start, cutoff, friends: pd.DataFrame, max_train_users: int,
+                    seed: int = SAMPLE_SEED) -> dict | None:
+    """None when at most ``max_train_users`` users have history in [start, cutoff]; otherwise
+    ``{"core": user ids evaluated, "users": core + their referrers and referees (trained on),
+    "with_history": how many had history}`` (see :data:`MAX_TRAIN_USERS`)."""
+    kinds = ", ".join(f"'{k}'" for k in BROWSE)
+    hist = query(con, f"""
+        SELECT DISTINCT user_id FROM events WHERE item_id IS NOT NULL AND ts >= ? AND ts <= ?
+          AND event_type IN ({kinds})
+        UNION SELECT user_id FROM ({BUY_SQL}) b""", [start, cutoff, start, cutoff]).user_id
+    if len(hist) <= max_train_users:
+        return None
+    users = np.sort(hist.to_numpy())        # the database returns them in any order
+    core = np.sort(np.random.default_rng(seed).choice(users, max_train_users, replace=False))
+    near = friends[friends.user_id.isin(core) | friends.friend_id.isin(core)]
+    everyone = np.union1d(core, np.intersect1d(np.union1d(near.user_id, near.friend_id), users))
+    return {"core": core, "users": everyone, "with_history": int(len(users))}
+
+
+def interactions(con, start, cutoff, end, users=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The training interactions — browsing events and purchases in [start, cutoff], one row
     per (user, item) with the summed weight and the first time (all the time split needs;
     aggregating in DuckDB keeps large logs out of memory) — and the purchases in [start, end)
-    (the targets). Impressions are what the system showed, not what the user chose, so they
-    are left out."""
+    (the targets), of all users or only of ``users``. Impressions are what the system showed,
+    not what the user chose, so they are left out."""
     require(con, "events", "orders", "order_items", needed_for="chapter 5 (个性化推荐与精准营销)")
-    kinds = [k for k in WEIGHTS if k != "purchase"]
-    case = " ".join(f"WHEN '{k}' THEN {WEIGHTS[k]}" for k in kinds)
-    buy_sql = """SELECT o.user_id, oi.item_id, o.order_ts AS ts FROM orders o
-        JOIN order_items oi USING (order_id)
-        WHERE o.status <> 'cancelled' AND o.order_ts >= ? AND o.order_ts < ?"""
-    inter = query(con, f"""
-        WITH x AS (
-            SELECT user_id, item_id, ts, (CASE event_type {case} END)::DOUBLE AS weight
-            FROM events WHERE item_id IS NOT NULL AND ts >= ? AND ts <= ?
-              AND event_type IN ({', '.join(f"'{k}'" for k in kinds)})
-            UNION ALL
-            SELECT user_id, item_id, ts, {WEIGHTS['purchase']}::DOUBLE FROM ({buy_sql}) b
-            WHERE ts <= ?
-        )
-        SELECT user_id, item_id, min(ts) AS ts, sum(weight) AS weight FROM x GROUP BY ALL""",
-                  [start, cutoff, start, end, cutoff])
-    return inter, query(con, buy_sql, [start, end])
+    case = " ".join(f"WHEN '{k}' THEN {WEIGHTS[k]}" for k in BROWSE)
+    only = ""
+    if users is not None:
+        con.register("_rec_users", pd.DataFrame({"user_id": np.asarray(users, dtype=np.int64)}))
+        only = "SEMI JOIN _rec_users s USING (user_id)"
+    try:
+        inter = query(con, f"""
+            WITH x AS (
+                SELECT user_id, item_id, ts, (CASE event_type {case} END)::DOUBLE AS weight
+                FROM events WHERE item_id IS NOT NULL AND ts >= ? AND ts <= ?
+                  AND event_type IN ({', '.join(f"'{k}'" for k in BROWSE)})
+                UNION ALL
+                SELECT user_id, item_id, ts, {WEIGHTS['purchase']}::DOUBLE FROM ({BUY_SQL}) b
+                WHERE ts <= ?
+            )
+            SELECT user_id, item_id, min(ts) AS ts, sum(weight) AS weight FROM x {only}
+            GROUP BY ALL""", [start, cutoff, start, end, cutoff])
+        buy = query(con, f"SELECT * FROM ({BUY_SQL}) b {only}", [start, end])
+    finally:
+        if users is not None:
+            con.unregister("_rec_users")
+    return inter, buy
 
 
 def friends(con) -> pd.DataFrame:
@@ -75,13 +112,17 @@ def _lead(rows: list[dict], key: str, sig) -> dict:
             "second_last": o[-2]["algo"], "bottom_significant": sig(o[-1]["algo"], o[-2]["algo"])}
 
 
-def _offline(con, year: int, max_users: int, n_boot: int) -> dict:
+def _offline(con, year: int, max_users: int, n_boot: int, max_train_users: int) -> dict:
     end = min(data_end(con).ceil("D"), pd.Timestamp(f"{int(year) + 1}-01-01"))
     cutoff = (end - pd.Timedelta(days=HORIZON_DAYS)).floor("D")
-    inter, buy = interactions(con, cutoff - pd.Timedelta(days=TRAIN_DAYS), cutoff,
-                              cutoff + pd.Timedelta(days=HORIZON_DAYS))
-    ev = rm.offline_evaluation(inter, cutoff, HORIZON_DAYS, targets=buy, friends=friends(con),
-                               new_days=NEW_DAYS, max_users=max_users, n_boot=n_boot)
+    start = cutoff - pd.Timedelta(days=TRAIN_DAYS)
+    fr = friends(con)
+    sample = training_sample(con, start, cutoff, fr, max_train_users)
+    inter, buy = interactions(con, start, cutoff, cutoff + pd.Timedelta(days=HORIZON_DAYS),
+                              None if sample is None else sample["users"])
+    ev = rm.offline_evaluation(inter, cutoff, HORIZON_DAYS, targets=buy, friends=fr,
+                               new_days=NEW_DAYS, max_users=max_users, n_boot=n_boot,
+                               eval_users=None if sample is None else sample["core"])
     pairs = {s: ev[s]["pairs"] for s in ("all", "new", "returning") if ev[s] is not None}
 
     def sig(seg, metric):
@@ -112,6 +153,9 @@ def _offline(con, year: int, max_users: int, n_boot: int) -> dict:
             "horizon_days": HORIZON_DAYS, "train_days": TRAIN_DAYS, "new_days": NEW_DAYS,
             "k": ev["k"], "users": ev["users"], "eligible_users": ev["eligible_users"],
             "sampled": ev["sampled"], "max_users": max_users, "train_users": ev["train_users"],
+            "train_sampled": sample is not None,
+            "users_with_history": sample["with_history"] if sample else ev["train_users"],
+            "train_core": len(sample["core"]) if sample else ev["train_users"],
             "n_items": ev["items"], "relevant_per_user": ev["relevant_per_user"],
             "users_new": ev["new"]["users"] if ev["new"] else 0,
             "users_returning": ev["returning"]["users"] if ev["returning"] else 0,
@@ -167,10 +211,11 @@ def _agreement(off: dict, on: dict) -> dict:
 
 
 def facts(con, year: int, compare_year: int, min_group_size: int = 50,
-          max_users: int = MAX_USERS, n_boot: int = N_BOOT) -> dict:
+          max_users: int = MAX_USERS, n_boot: int = N_BOOT,
+          max_train_users: int = MAX_TRAIN_USERS) -> dict:
     """Every number, table and decision of chapter 5 for ``year`` (``compare_year`` for the
     online CTR's change). ``min_group_size``: a segment of fewer evaluated users is not shown."""
-    off = _offline(con, year, max_users, n_boot)
+    off = _offline(con, year, max_users, n_boot, max_train_users)
     on = _online(con, year)
     try:
         prev = rm.online_ab(con, f"{int(compare_year)}-01-01", f"{int(compare_year) + 1}-01-01",

@@ -105,9 +105,10 @@ def _ordered(df: pd.DataFrame) -> pd.DataFrame:
 
 def time_split(interactions: pd.DataFrame, cutoff, horizon_days: int = 28,
                targets: pd.DataFrame | None = None, new_days: int = 90,
-               max_users: int | None = None, seed: int = 0) -> Split:
+               max_users: int | None = None, seed: int = 0, eval_users=None) -> Split:
     """Train ≤ ``cutoff``, test = ``targets`` in (cutoff, cutoff + horizon] (module docstring).
-    ``max_users``: evaluate a random sample of that many eligible users (all are trained on)."""
+    ``max_users``: evaluate a random sample of that many eligible users (all are trained on);
+    ``eval_users``: only these users can be evaluated (the others are trained on only)."""
     # a fixed row order: the database returns rows in any order, and summing duplicate
     # weights in another order changes the matrices (and ALS) in the last bits
     inter = _ordered(check_interactions(interactions))
@@ -138,6 +139,8 @@ def time_split(interactions: pd.DataFrame, cutoff, horizon_days: int = 28,
     te = te.merge(seen, how="left", indicator=True)
     te = te[te._merge == "left_only"][["r", "c"]]
     rel = te.groupby("r").c.apply(np.array)
+    if eval_users is not None:
+        rel = rel[np.isin(users[rel.index.to_numpy()], np.asarray(eval_users))]
     rows = rel.index.to_numpy()
     eligible = len(rows)
     if max_users is not None and eligible > max_users:
@@ -313,13 +316,14 @@ def summarise(per_user: dict, recs: dict, n_items: int, n_boot: int = 200, seed:
 def offline_evaluation(interactions: pd.DataFrame, cutoff, horizon_days: int = 28,
                        targets: pd.DataFrame | None = None, friends: pd.DataFrame | None = None,
                        k: int = K, new_days: int = 90, max_users: int | None = None,
-                       n_boot: int = 200, seed: int = 0) -> dict:
+                       n_boot: int = 200, seed: int = 0, eval_users=None) -> dict:
     """Evaluate popularity, item-kNN, ALS and (with ``friends``: user_id, friend_id pairs) the
     social recommender on a time split (module docstring). Returns the split's sizes, the
     metrics per algorithm with intervals for all users (``all``) and per segment (``new``,
     ``returning``), the paired differences, and the seconds each algorithm took."""
     import time
-    split = time_split(interactions, cutoff, horizon_days, targets, new_days, max_users, seed)
+    split = time_split(interactions, cutoff, horizon_days, targets, new_days, max_users, seed,
+                       eval_users)
     if not len(split.eval_rows):
         raise ValueError(f"no user has both history before {split.cutoff:%Y-%m-%d} and a new "
                          f"target in the {horizon_days} days after it")

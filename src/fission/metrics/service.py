@@ -224,7 +224,11 @@ def _hourly(con, year: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     return out, df.drop(columns=["agent_id"])
 
 
-SATURATED = 3     # tickets waiting at both ends of an hour: the team was busy all hour
+# Backlog thresholds relative to the hour's arrivals, so that they mean the same at any volume:
+# tickets in handling count as waiting until their first response (arrivals × the pickup lag),
+# which at 10 M users is ~60 at any moment even when no one queues.
+SATURATED = 3     # at least this many, and an hour's arrivals, waiting at both ends: busy all hour
+EMPTY = 0.25      # at most a quarter hour's arrivals waiting: no queue beyond those in handling
 
 
 def fit_staffing(con, year: int, t_min: float = 60.0) -> dict:
@@ -234,12 +238,12 @@ def fit_staffing(con, year: int, t_min: float = 60.0) -> dict:
     * staffed hours of the day: those in which a waiting queue gets answers (at least a quarter
       of the busiest hour's answers per backlogged hour);
     * the staffing in place: distinct agents answering per staffed hour in which the queue
-      never emptied (≥ ``SATURATED`` waiting at both ends), median per month, and the team's
+      never emptied (at least ``SATURATED`` and an hour's arrivals waiting at both ends), median per month, and the team's
       capacity (answers per such hour, mean per month);
     * handling time (AHT): agents × 60 / answers in those saturated hours (minutes per ticket
       per agent);
-    * pickup lag: the responses of tickets that met an empty queue (no backlog at either end
-      of their hour) — the first response is the wait for a free agent plus this lag;
+    * pickup lag: the responses of tickets that met an empty queue (at most ``EMPTY`` of the
+      hour's arrivals waiting at either end of their hour) — the first response is the wait for a free agent plus this lag;
     * validation: per hour of the week, in the staffed hours whose queue starts empty, the
       modelled share answered within ``t_min`` against the observed one (ticket-weighted mean
       absolute error and bias). Hours that inherit the night's backlog are outside a
@@ -249,18 +253,26 @@ def fit_staffing(con, year: int, t_min: float = 60.0) -> dict:
     hod = hr.hour.dt.hour
     busy = hr[hr.backlog_start > 0].groupby(hod[hr.backlog_start > 0]).answered.mean()
     staffed_hours = sorted(int(h) for h, v in busy.items() if v >= 0.25 * busy.max())
-    sat = hr[(hr.backlog_start >= SATURATED) & (hr.backlog_end >= SATURATED)
+    full = np.maximum(SATURATED, hr.arrivals)
+    sat = hr[(hr.backlog_start >= full) & (hr.backlog_end >= full)
              & hod.isin(staffed_hours) & (hr.answered > 0)]
     aht = float((sat.agents * 60).sum() / sat.answered.sum())
     staff = sat.groupby("month").agg(agents=("agents", "median"),
                                      capacity_h=("answered", "mean")).reset_index()
-    empty = hr[(hr.backlog_start == 0) & (hr.backlog_end == 0) & hod.isin(staffed_hours)].hour
+    hr["empty_start"] = hr.backlog_start <= np.floor(EMPTY * hr.arrivals)
+    empty = hr[hr.empty_start & (hr.backlog_end <= np.floor(EMPTY * hr.arrivals))
+               & hod.isin(staffed_hours)].hour
     lags = df[df.hour.isin(set(empty))].response_min.to_numpy()
     hr["agents_now"] = hr.month.map(staff.set_index("month").agents)
     hr["dow"], hr["hod"] = hr.hour.dt.dayofweek, hod
-    df = df.merge(hr[["hour", "backlog_start"]], on="hour")
+    df = df.merge(hr[["hour", "empty_start"]], on="hour")
     df["dow"], df["hod"] = df.created_ts.dt.dayofweek, df.created_ts.dt.hour
-    v = df[(df.backlog_start == 0) & df.hod.isin(staffed_hours)]
+    v = df[df.empty_start & df.hod.isin(staffed_hours)]
+    if v.empty or len(lags) == 0:
+        raise ValueError(f"tickets {year}: no staffed hour starts with an empty queue (at most "
+                         f"{EMPTY:.0%} of its arrivals waiting), so the queueing model can be "
+                         "neither given a pickup lag nor validated; the data look like a team that "
+                         "never catches up — check first_response_ts against created_ts")
     rows = []
     for (d, h), g in v.groupby(["dow", "hod"]):
         slot = hr[(hr.dow == d) & (hr.hod == h)]
@@ -272,7 +284,7 @@ def fit_staffing(con, year: int, t_min: float = 60.0) -> dict:
     val = pd.DataFrame(rows)
     err = val.modelled - val.observed
     w = val.tickets / val.tickets.sum()
-    carried = df[df.backlog_start > 0]
+    carried = df[~df.empty_start]
     return {"aht_min": aht, "lags": lags, "lag_median_min": float(np.median(lags)),
             "lag_within_t": float(np.mean(lags <= t_min)), "saturated_hours": int(len(sat)),
             "staff": staff, "agents_now": float(staff.agents.median()),

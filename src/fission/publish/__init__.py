@@ -64,8 +64,9 @@ def publish_edition(edition, manifest: dict, engine: str = "auto", build: Path |
               f"this book goes to {output.name}-partial/; the complete report in {output} is kept "
               "(--publish-partial publishes it there)", file=sys.stderr)
         output = output.with_name(f"{output.name}-partial")
+    from ..paths import STAGED
     c = cover(edition, manifest)
-    book_dir = bind(edition, build, c)
+    book_dir = bind(edition, build, c, data_dir=STAGED / edition.edition)
     results = render(book_dir, engine=engine, cover=c)
     _check_no_identifiers(edition, results, build)
     published = _swap_in(output, results)

@@ -28,7 +28,7 @@ from .. import keyfigures
 from ..cover import cover_markdown
 from ..notebook import read_facts
 from ..paths import REPORT
-from ..words import Words, WordsError, dig
+from ..words import Words, WordsError, dig, read_words
 from .book import PublishError
 
 BOOK = "book"
@@ -61,9 +61,11 @@ def _split(cell) -> list:
     if len(outs) < 2 or not any(labelled):
         return [cell]
     parts = []
-    for out, is_labelled in zip(outs, labelled):
+    for i, (out, is_labelled) in enumerate(zip(outs, labelled)):
         part = copy.deepcopy(cell)
         part.outputs = [out]
+        if i and "id" in part:           # cell ids are unique within a notebook
+            part["id"] = f"{cell['id']}-{i}"[-64:]
         if not is_labelled:
             part.source = ""
         parts.append(part)
@@ -161,8 +163,18 @@ def notice_typst(notice: str) -> str:
             f"  grid(columns: (1fr, auto), [{text}], counter(page).display())\n}})\n")
 
 
-def bind(edition, build: Path, cover: dict, book_dir: Path | None = None) -> Path:
-    """Write the edition's book project under ``build/book`` (replaced whole) and return it."""
+def _bound_text(nb) -> str:
+    return "\n".join(str(out["data"]["text/markdown"]) for cell in nb.cells
+                     if cell.cell_type == "code" for out in cell.get("outputs", [])
+                     if "text/markdown" in (out.get("data") or {}))
+
+
+def bind(edition, build: Path, cover: dict, book_dir: Path | None = None,
+         data_dir: Path | None = None) -> Path:
+    """Write the edition's book project under ``build/book`` (replaced whole) and return it.
+    The bound text is scanned for identifiers (``data_dir``: the staged data, for the users'
+    device hashes), and chapters whose words state the scan (``pub.scan``) are bound again
+    with its result; the publisher scans the rendered pages again before publishing."""
     build = Path(build)
     book_dir = Path(book_dir or build / BOOK)
     chapters = present_chapters(edition, build)
@@ -170,13 +182,23 @@ def bind(edition, build: Path, cover: dict, book_dir: Path | None = None) -> Pat
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     try:
+        from .scan import scan_summary
         common = Words(None, edition.language, edition.template_context(), chapters)
+        executed = {ch: nbformat.read(build / f"{ch}.ipynb", as_version=4) for ch in chapters}
+
+        def bind_one(ch, publication=None):
+            w = Words(ch, edition.language, edition.template_context(), chapters,
+                      publication=publication)
+            return bind_notebook(executed[ch], w, read_facts(build, ch))
+        bound = {ch: bind_one(ch) for ch in chapters}
+        index = index_qmd(edition, build, chapters, cover, common)
+        text = "\n".join([index, *(_bound_text(nb) for nb in bound.values())])
+        publication = {"scan": scan_summary(text, data_dir)}
         for ch in chapters:
-            w = Words(ch, edition.language, edition.template_context(), chapters)
-            nb = nbformat.read(build / f"{ch}.ipynb", as_version=4)
-            nbformat.write(bind_notebook(nb, w, read_facts(build, ch)), tmp / f"{ch}.ipynb")
-        (tmp / "index.qmd").write_text(index_qmd(edition, build, chapters, cover, common),
-                                       encoding="utf-8")
+            if "pub." in json.dumps(read_words(ch, edition.language), ensure_ascii=False):
+                bound[ch] = bind_one(ch, publication)
+            nbformat.write(bound[ch], tmp / f"{ch}.ipynb")
+        (tmp / "index.qmd").write_text(index, encoding="utf-8")
         if cover.get("simulated"):
             (tmp / NOTICE_TYP).write_text(notice_typst(cover["notice"]), encoding="utf-8")
         (tmp / "_quarto.yml").write_text(

@@ -63,3 +63,10 @@ def find_identifiers(text: str, data_dir: Path | None = None) -> list[str]:
         if hits:
             found.append(f"{len(hits)} device hash(es) of the edition's users: {', '.join(hits[:3])}")
     return found
+
+
+def scan_summary(text: str, data_dir: Path | None = None) -> dict:
+    """The scan's result as the report states it: what was searched for and what was found."""
+    return {"characters": len(text), "device_hashes": len(device_hashes(data_dir)),
+            "patterns": list(PATTERNS), "columns": len(COLUMNS),
+            "findings": find_identifiers(text, data_dir)}
