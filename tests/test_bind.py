@@ -62,7 +62,8 @@ def test_generated_quarto_project_carries_the_edition(lang, title):
     cfg = quarto_yml(ed, ["01_industry_background", "06_retention"], c)
     assert title in cfg["book"]["title"] and cfg["book"]["date"] == "2026-12-31"
     assert cfg["lang"] == lang and cfg["project"]["output-dir"] == "_output"
-    assert cfg["book"]["chapters"] == ["index.qmd", "01_industry_background.ipynb", "06_retention.ipynb"]
+    assert cfg["book"]["chapters"] == ["index.qmd", "01_industry_background.ipynb", "06_retention.ipynb",
+                                       "appendix.qmd"]
     assert ed.place == ("2026" if lang == "zh" else "2026-en")
 
 

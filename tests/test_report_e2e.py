@@ -125,6 +125,13 @@ def test_pdf_has_title_chapters_and_notice(built):
     for title in _titles("zh"):
         assert re.sub(r"\s+", "", title) in text
     assert "本报告基于模拟数据生成" in text and len(reader.pages) > 3
+    # the executive brief opens the book and takes at most two pages: key messages, the
+    # chart, recommendations, the scorecard; the full key-figure table is the appendix
+    pages = [re.sub(r"\s+", "", p.extract_text()) for p in reader.pages]
+    first = next(i for i, t in enumerate(pages) if "关键信息" in t)
+    end = next(i for i, t in enumerate(pages) if "见书末附录" in t and i >= first)  # its last line
+    assert end - first <= 1, f"the brief runs over pages {first + 1}–{end + 1}"
+    assert any("附录：关键指标一览" in t for t in pages[-4:])
 
 
 def test_english_edition_has_no_chinese_left(built):
@@ -195,7 +202,7 @@ def test_quarto_renders_the_same_book(built, lang):
     builtin_pdf = re.sub(r"\s+", "", "".join(p.extract_text() for p in PdfReader(out / "report.pdf").pages))
     res = _fission(work, "-p", f"language={lang}", "render", "--engine", "quarto", timeout=600)
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]
-    pages = [out / "index.html"] + sorted(p for p in out.glob("[0-9][0-9]_*.html"))
+    pages = [out / "index.html"] + sorted(p for p in out.glob("[0-9][0-9]_*.html")) + [out / "appendix.html"]
     quarto_html = "\n".join(p.read_text(encoding="utf-8") for p in pages)
 
     assert _headings(quarto_html) == _headings(builtin_html), "same chapters and sections, same numbers"

@@ -11,7 +11,9 @@ from .paths import STAGED, build_dir
 
 
 def _edition(args):
-    return params_mod.load(args.params, args.set or [])
+    # --quarantine is data.quarantine=true for this run (a mapping source sets bad rows aside)
+    extra = ["data.quarantine=true"] if getattr(args, "quarantine", False) else []
+    return params_mod.load(args.params, (args.set or []) + extra)
 
 
 def _locked(fn):
@@ -124,6 +126,9 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(fn=cmd_validate)
     s = sub.add_parser("data", help="stage the edition's data as Parquet in data/staged/<edition>")
     s.add_argument("--force", action="store_true", help="re-stage even if nothing changed")
+    s.add_argument("--quarantine", action="store_true",
+                   help="data.source mapping: set rows that break a mapping rule aside in "
+                        "data/staged/<edition>/_rejected/ instead of stopping")
     s.set_defaults(fn=cmd_data)
     for name, fn, helptext in (("run", cmd_run, "execute the chapter notebooks"),
                                ("report", cmd_report, "data → run → render")):

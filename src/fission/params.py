@@ -24,13 +24,20 @@ class _Strict(BaseModel):
 
 
 class DataParams(_Strict):
-    source: Literal["simulated", "directory"] = "simulated"
+    source: Literal["simulated", "directory", "mapping"] = "simulated"
     path: str | None = Field(None, description="directory of Parquet/CSV tables when source=directory")
+    mapping: str | None = Field(None, description="mapping file (YAML) saying how the company's "
+                                "exports become contract tables, when source=mapping (docs/mapping.md)")
+    quarantine: bool = Field(False, description="source=mapping: set rows that break a mapping rule "
+                             "aside in _rejected/<table>.parquet instead of stopping")
 
     @model_validator(mode="after")
     def _path_for_directory(self):
         if self.source == "directory" and not self.path:
             raise ValueError("data.path is required when data.source is 'directory'")
+        if self.source == "mapping" and not self.mapping:
+            raise ValueError("data.mapping is required when data.source is 'mapping' "
+                             "(the path of the mapping file, e.g. params/examples/online_retail.mapping.yaml)")
         return self
 
 

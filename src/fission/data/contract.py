@@ -37,6 +37,7 @@ RETURN_REASONS = ["no_reason_7d", "quality", "wrong_item", "size_fit", "damaged"
 REGIONS = ["east", "south", "north", "central", "southwest", "northwest", "northeast"]
 RISK_AREAS = ["fraud", "privacy", "compliance", "platform", "supply", "finance", "reputation"]
 RISK_STATUS = ["open", "mitigating", "closed"]
+REWARD_KINDS = ["invite_signup", "invite_order"]
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class Column:
     max: float | None = None
     fk: str | None = None          # "table.column"
     doc: str = ""
+    optional: bool = False         # the column may be absent from a table (added in a later edition)
 
 
 @dataclass(frozen=True)
@@ -264,6 +266,17 @@ TABLES: dict[str, Table] = {t.name: t for t in [
         C("refund_amount", "money", min=0),
     ), key=("return_id",), required=False,
         time_order=(TimeOrder("requested_ts", "orders.order_ts", via="order_id"),)),
+    Table("rewards", (
+        C("reward_id", "id"),
+        C("beneficiary_user_id", "id", fk="users.user_id", doc="who was paid"),
+        C("source_user_id", "id", fk="users.user_id", doc="the invited user whose sign-up or order earned it"),
+        C("level", "int", min=1, doc="1 = the source's referrer, 2 = the referrer's referrer, …"),
+        C("amount", "money", min=0),
+        C("reward_ts", "ts"),
+        C("kind", "cat", allowed=REWARD_KINDS),
+    ), key=("reward_id",), required=False, time_order=(
+        TimeOrder("reward_ts", "users.signup_ts", via="source_user_id"),
+    ), doc="Referral rewards paid to users (邀请奖励), one row per payment and level."),
     Table("suppliers", (
         C("supplier_id", "id"),
         C("region", "cat", allowed=REGIONS),
@@ -298,8 +311,16 @@ TABLES: dict[str, Table] = {t.name: t for t in [
         C("owner", "str"),
         C("mitigation", "str"),
         C("status", "cat", allowed=RISK_STATUS),
+        C("likelihood_prev", "int", nullable=True, min=1, max=5, optional=True,
+          doc="at the previous edition; null = new risk (optional column)"),
+        C("impact_prev", "int", nullable=True, min=1, max=5, optional=True,
+          doc="at the previous edition (optional column)"),
+        C("status_prev", "cat", nullable=True, allowed=RISK_STATUS, optional=True,
+          doc="at the previous edition (optional column)"),
     ), key=("risk_id",), required=False, simulated=False,
-        doc="Kept by analysts, not simulated; an example file ships with the package."),
+        doc="Kept by analysts, not simulated; an example file ships with the package. The optional "
+            "`*_prev` columns hold the previous edition's assessment (what changed since then); "
+            "a register without them is valid."),
     Table("market", (
         C("year", "int", min=2000, max=2100),
         C("market_size_cny", "money", min=0),

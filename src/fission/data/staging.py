@@ -87,12 +87,30 @@ def source_files(src: Path) -> list[dict]:
     return out
 
 
+def mapping_path(edition) -> Path:
+    """The mapping file of a ``data.source: mapping`` edition (relative paths: from the repo)."""
+    p = Path(edition.data.mapping).expanduser()
+    return p if p.is_absolute() else (REPO / p)
+
+
+def _load_mapping(edition):
+    from .mapping import MappingError, load_mapping
+    try:
+        return load_mapping(mapping_path(edition))
+    except MappingError as e:
+        raise StagingError(str(e)) from None
+
+
 def inputs_for(edition, sim_dir: Path = SIMULATOR_DIR) -> dict:
     """A description of everything that determines the staged data; equal inputs → reuse."""
     common = {"manifest_version": MANIFEST_VERSION, "contract": contract_hash(), "year": edition.year}
     if edition.simulated:
         return {"source": "simulated", "seed": edition.seed, "users": edition.scale.users,
                 "simulator": simulator_hash(sim_dir), **common}
+    if edition.data.source == "mapping":
+        # the mapping's bytes, the mapper's code and each source file's size/mtime: a change re-stages
+        return {"source": "mapping", "seed": None, "users": None, "quarantine": edition.data.quarantine,
+                **_load_mapping(edition).inputs(), **common}
     src = source_dir(edition)
     return {"source": str(src.resolve()), "seed": None, "users": None,
             "files": source_files(src) if src.is_dir() else [], **common}
@@ -178,6 +196,10 @@ def _fail_message(problems, edition, what: str) -> str:
     if edition.simulated:
         nxt = ("The simulator produced data that breaks the contract: this is a bug in "
                "fission.data.simulate (or in contract.py); the previously staged data is untouched.")
+    elif edition.data.source == "mapping":
+        nxt = (f"The mapped tables break the contract: correct the mapping {mapping_path(edition)} "
+               "(columns, value maps, fills) or the exports it reads, and run `make data` again. "
+               "The previously staged data is untouched.")
     else:
         src = source_dir(edition)
         nxt = (f"Fix these in {src} (or export the tables again) and run `make data` again; "
@@ -250,7 +272,7 @@ def stage(edition, root: Path = STAGED, simulate: Callable | None = None, force:
     if not force and (m := _up_to_date(final, inputs)):
         _log(f"{final} is up to date (fingerprint {short_fingerprint(m)}), {time.perf_counter() - t0:.2f} s")
         return m
-    if not edition.simulated:
+    if edition.data.source == "directory":
         src = source_dir(edition)
         if not src.is_dir():
             raise StagingError(f"data.path {src} is not a directory; set data.path in the edition's "
@@ -279,6 +301,7 @@ def stage(edition, root: Path = STAGED, simulate: Callable | None = None, force:
 
 def _build(edition, tmp: Path, inputs: dict, simulate, t0: float) -> dict:
     con = None
+    mapped = None   # the mapping's report, for a mapping source
     if edition.simulated:
         sim = simulate or _default_simulate()
         t = time.perf_counter()
@@ -300,6 +323,17 @@ def _build(edition, tmp: Path, inputs: dict, simulate, t0: float) -> dict:
                     f.unlink()
                 (tmp / f"{tname}.parquet.part").rename(tmp / f"{tname}.parquet")
         source = "simulated"
+    elif edition.data.source == "mapping":
+        from .mapping import MappingError, apply_mapping
+        lm = _load_mapping(edition)
+        t = time.perf_counter()
+        _log(f"mapping the exports through {lm.path} …")
+        try:
+            mapped = apply_mapping(lm, tmp, quarantine=edition.data.quarantine)
+        except MappingError as e:
+            raise StagingError(str(e)) from None
+        _log(f"mapped in {time.perf_counter() - t:.1f} s")
+        source = str(lm.path)
     else:
         src = source_dir(edition)
         t = time.perf_counter()
@@ -322,7 +356,8 @@ def _build(edition, tmp: Path, inputs: dict, simulate, t0: float) -> dict:
     t = time.perf_counter()
     _log("validating the staged tables …")
     st: dict = {}
-    problems = validate(tmp, stats=st)
+    # a mapping's _rejected/ folder is not a table: name the tables so it is not reported as one
+    problems = validate(tmp, list(TABLES) if mapped else None, stats=st)
     if errors(problems):
         raise StagingError(_fail_message(problems, edition, "the staged data"))
     for p in problems:
@@ -346,7 +381,11 @@ def _build(edition, tmp: Path, inputs: dict, simulate, t0: float) -> dict:
         "fingerprint": fp,
         "short_fingerprint": fp[:12],
         "inputs": inputs,
+        # amounts are CNY except when a mapping says otherwise (never converted)
+        "currency": mapped["currency"] if mapped else "CNY",
     }
+    if mapped:
+        manifest["mapping"] = mapped
     (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     return manifest
 

@@ -417,7 +417,7 @@ class _Checker:
             src.bad_type.update(src.stored)
             return
         for c in t.columns:
-            if c.name not in src.stored:
+            if c.name not in src.stored and not c.optional:   # optional: added in a later edition
                 self.add(t.name, c.name, "missing_column",
                          f"column missing (the contract requires it; found: {', '.join(src.stored)})")
         for name in src.stored:

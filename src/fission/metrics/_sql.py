@@ -12,6 +12,8 @@ class MissingTableError(LookupError):
 
 
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    if hasattr(con, "has_table"):              # another engine (fission.engine) knows its own
+        return con.has_table(name)
     return bool(con.execute(
         "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [name]).fetchall()[0][0])
 
@@ -88,7 +90,8 @@ def observed_signup_sql(con: duckdb.DuckDBPyConnection, col: str = "signup_ts") 
 
 def interval_days(days: float) -> str:
     """A SQL INTERVAL of ``days`` (fractions allowed), for windows measured from a timestamp."""
-    return f"INTERVAL ({float(days) * 86400.0}) SECOND"
+    # a quoted literal: Spark (the same SQL transpiled, fission.engine) reads no expression here
+    return f"INTERVAL '{float(days) * 86400.0!r}' SECOND"
 
 
 def ts_literal(ts) -> str:

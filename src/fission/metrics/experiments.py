@@ -409,8 +409,8 @@ def campaign_daily(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
         WITH o AS (SELECT order_ts::DATE AS day, count(*) AS orders, sum(gmv::DECIMAL(38, 4)) AS gmv
                    FROM orders WHERE status = 'paid' GROUP BY 1),
              s AS (SELECT signup_ts::DATE AS day, count(*) AS signups FROM users GROUP BY 1),
-             d AS (SELECT unnest(generate_series({lo}::TIMESTAMP, {hi}::TIMESTAMP,
-                                                 INTERVAL 1 DAY))::DATE AS day)
+             d AS (SELECT p::DATE AS day FROM (SELECT unnest(generate_series(
+                       {lo}::TIMESTAMP, {hi}::TIMESTAMP, INTERVAL 1 DAY)) AS p))
         SELECT d.day, coalesce(o.orders, 0) AS orders, coalesce(o.gmv, 0) AS gmv,
                coalesce(s.signups, 0) AS signups
         FROM d LEFT JOIN o USING (day) LEFT JOIN s USING (day) ORDER BY d.day""")

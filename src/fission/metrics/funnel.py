@@ -136,11 +136,11 @@ def funnel(con: duckdb.DuckDBPyConnection, by=("mechanism",), window_days: float
         FROM cl {grp}
     ), b AS (
         SELECT {sel}
-               median((epoch(signup_ts) - epoch(share_ts)) / 3600.0) AS hours_to_signup_median,
-               avg((epoch(signup_ts) - epoch(share_ts)) / 3600.0) AS hours_to_signup_mean,
-               median((epoch(order_ts) - epoch(share_ts)) / 3600.0)
+               median((date_diff('microsecond', share_ts, signup_ts) / 1e6) / 3600.0) AS hours_to_signup_median,
+               avg((date_diff('microsecond', share_ts, signup_ts) / 1e6) / 3600.0) AS hours_to_signup_mean,
+               median((date_diff('microsecond', share_ts, order_ts) / 1e6) / 3600.0)
                    FILTER (WHERE ordered) AS hours_to_order_median,
-               avg((epoch(order_ts) - epoch(share_ts)) / 3600.0)
+               avg((date_diff('microsecond', share_ts, order_ts) / 1e6) / 3600.0)
                    FILTER (WHERE ordered) AS hours_to_order_mean
         FROM cs {grp}
     )

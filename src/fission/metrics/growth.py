@@ -67,8 +67,8 @@ def growth_accounting(con: duckdb.DuckDBPyConnection, period: str = "month",
     ), bounds AS (SELECT least(min(period), date_trunc('{period}', coalesce({ds_sql}, min(period)))::DATE) AS lo,
                          max(period) AS hi FROM a),
     spine AS (
-        SELECT unnest(generate_series(lo::TIMESTAMP, hi::TIMESTAMP, {step}))::DATE AS period
-        FROM bounds
+        SELECT p::DATE AS period    -- unnest in a subquery, cast outside: Spark's EXPLODE cannot be cast
+        FROM (SELECT unnest(generate_series(lo::TIMESTAMP, hi::TIMESTAMP, {step})) AS p FROM bounds)
     ), cur AS (
         SELECT period, count(*) AS active,
                count(*) FILTER (WHERE prev_p IS NULL AND NOT is_pre) AS new,

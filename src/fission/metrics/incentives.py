@@ -29,9 +29,10 @@ Definitions:
     joiners' first orders and the leaders' and existing members' orders: the subsidy that runs
     the group-buy mechanism, tagged ``group_buy`` / ``group_buy``.
 
-  The data holds no separate referral-reward payment: the invitation rewards are the coupon
-  campaigns' cost. This is the simulator's accounting too (``truth.json`` ``acquisition_cost``,
-  data/README.md).
+  The invitation rewards are the coupon campaigns' cost (the simulator's accounting too:
+  ``truth.json`` ``acquisition_cost``, data/README.md). The optional ``rewards`` ledger
+  (referral rewards by level, for chapter 9's multi-level check) is a separate ledger and is
+  not added to these costs.
 * **full acquisition cost** of a channel or mechanism = campaign spend + incentives
   (first-order discount + group discount) tagged with it; **cost per acquired user** = full cost
   / its acquired users of Y. Chapter 1 divides by the users of the acquisition channel (CAC),

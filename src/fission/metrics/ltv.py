@@ -51,7 +51,7 @@ def rfm_summary(con: duckdb.DuckDBPyConnection, observation_end=None, statuses=(
     ``calibration_days`` — not before ``observation_end − calibration_days``): user_id,
     [segment], frequency, recency, T, monetary_value (module docstring). A calibration window
     treats each customer's first purchase inside it as the entry, like the installed base.
-    ``max_users`` keeps a seeded hash subsample."""
+    ``max_users`` keeps a seeded md5 subsample."""
     require(con, "orders", needed_for="lifetime value (chapter 6)")
     if segment:
         require(con, "users", needed_for="lifetime value by segment (chapter 6)")
@@ -77,7 +77,9 @@ def rfm_summary(con: duckdb.DuckDBPyConnection, observation_end=None, statuses=(
     FROM s {seg_join}
     """
     if max_users is not None:
-        sql = f"SELECT * FROM ({sql}) ORDER BY hash(user_id + {int(seed)}), user_id LIMIT {int(max_users)}"
+        # md5, not hash(): the same users on every engine (fission.engine)
+        sql = (f"SELECT * FROM ({sql}) ORDER BY md5(CAST(user_id + {int(seed)} AS VARCHAR)), "
+               f"user_id LIMIT {int(max_users)}")
     df = query(con, sql)
     df.attrs["observation_end"] = str(end)
     df.attrs["calibration_days"] = calibration_days

@@ -361,7 +361,7 @@ def live_sessions(con) -> pd.DataFrame:
         WITH o AS (SELECT live_id, count(*) AS orders, sum(gmv::DECIMAL(38, 4)) AS gmv FROM orders
                    WHERE live_id IS NOT NULL AND {_VALID} GROUP BY 1)
         SELECT l.live_id, l.platform, k.tier, k.followers, l.start_ts, hour(l.start_ts) AS hour,
-               epoch(l.end_ts - l.start_ts) / 3600.0 AS hours, l.viewers,
+               (date_diff('microsecond', l.start_ts, l.end_ts) / 1e6) / 3600.0 AS hours, l.viewers,
                coalesce(o.orders, 0) AS orders, coalesce(o.gmv, 0.0) AS gmv
         FROM live_sessions l JOIN kols k USING (kol_id) LEFT JOIN o USING (live_id)
         ORDER BY l.start_ts""")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 IDENTIFIERS = {"user_id", "device_hash", "referrer_user_id", "visitor_user_id",
-               "signup_user_id", "leader_user_id", "agent_id"}
+               "signup_user_id", "leader_user_id", "agent_id", "beneficiary_user_id",
+               "source_user_id"}
 
 
 class PrivacyError(ValueError):

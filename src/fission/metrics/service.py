@@ -42,8 +42,8 @@ def _tickets(con, year: int) -> pd.DataFrame:
     end = data_end(con)
     df = query(con, f"""
         SELECT created_ts, category, channel, csat, agent_id,
-               (epoch(first_response_ts) - epoch(created_ts)) / 60.0 AS response_min,
-               (epoch(resolved_ts) - epoch(created_ts)) / 3600.0 AS resolve_h,
+               (date_diff('microsecond', created_ts, first_response_ts) / 1e6) / 60.0 AS response_min,
+               (date_diff('microsecond', created_ts, resolved_ts) / 1e6) / 3600.0 AS resolve_h,
                created_ts <= TIMESTAMP '{end}' - INTERVAL {RESPONSE_HORIZON_H} HOUR AS resp_obs,
                created_ts <= TIMESTAMP '{end}' - INTERVAL {RESOLVE_HORIZON_DAYS} DAY AS res_obs
         FROM tickets WHERE created_ts >= '{a}' AND created_ts < '{b}'""")
@@ -356,7 +356,7 @@ def _returned(con, year: int) -> pd.DataFrame:
     from delivery to request."""
     return query(con, f"""
         SELECT r.reason, r.no_reason_7d, r.approved, r.refund_amount,
-               (epoch(r.requested_ts) - epoch(e.delivered_ts)) / 86400.0 AS req_days
+               (date_diff('microsecond', e.delivered_ts, r.requested_ts) / 1e6) / 86400.0 AS req_days
         FROM ({_eligible(con, year)}) e JOIN returns r USING (order_id)""")
 
 

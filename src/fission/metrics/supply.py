@@ -85,8 +85,8 @@ def purchase_orders(con, year: int) -> pd.DataFrame:
     end = data_end(con)
     df = query(con, f"""
         SELECT p.supplier_id, p.item_id, p.qty, p.defect_qty, s.category, s.region,
-               (epoch(p.promised_ts) - epoch(p.ordered_ts)) / 86400.0 AS promised_days,
-               (epoch(p.received_ts) - epoch(p.ordered_ts)) / 86400.0 AS lead_days,
+               (date_diff('microsecond', p.ordered_ts, p.promised_ts) / 1e6) / 86400.0 AS promised_days,
+               (date_diff('microsecond', p.ordered_ts, p.received_ts) / 1e6) / 86400.0 AS lead_days,
                coalesce(p.received_ts > p.promised_ts, TRUE) AS late
         FROM purchase_orders p JOIN suppliers s USING (supplier_id)
         WHERE p.ordered_ts >= '{a}' AND p.ordered_ts < '{b}'
@@ -197,7 +197,7 @@ def _lead_weeks(con, year: int) -> pd.DataFrame:
     """Per item: mean and sd of the actual lead time (weeks) of its received POs in the year."""
     a, b = _year(year)
     df = query(con, f"""
-        SELECT item_id, (epoch(received_ts) - epoch(ordered_ts)) / 604800.0 AS lead
+        SELECT item_id, (date_diff('microsecond', ordered_ts, received_ts) / 1e6) / 604800.0 AS lead
         FROM purchase_orders WHERE received_ts IS NOT NULL
           AND ordered_ts >= '{a}' AND ordered_ts < '{b}'""")
     return df.groupby("item_id").lead.agg(lead_mean="mean", lead_sd="std", lead_n="size")
@@ -436,8 +436,8 @@ def _deliveries_sql(con, year: int) -> str:
     return f"""
         SELECT o.order_id, o.carrier, u.city_tier, u.province, {region} AS region,
                o.warehouse_id <> {region} AS cross_region,
-               (epoch(o.delivered_ts) - epoch(o.shipped_ts)) / 86400.0 AS transit_days,
-               (epoch(o.delivered_ts) - epoch(o.order_ts)) / 86400.0 AS delivery_days
+               (date_diff('microsecond', o.shipped_ts, o.delivered_ts) / 1e6) / 86400.0 AS transit_days,
+               (date_diff('microsecond', o.order_ts, o.delivered_ts) / 1e6) / 86400.0 AS delivery_days
         FROM orders o JOIN users u USING (user_id)
         WHERE o.delivered_ts IS NOT NULL AND o.order_ts >= '{a}' AND o.order_ts < '{b}'
           AND o.shipped_ts <= TIMESTAMP '{end}' - INTERVAL {DELIVERY_HORIZON_DAYS} DAY"""

@@ -82,12 +82,12 @@ def _durations_sql(con, churn_days: float, data_end, first_order_within_days: fl
     )
     SELECT u.user_id, u.acquisition_channel, u.city_tier::VARCHAR AS city_tier, u.age_band,
            u.gender, u.is_member::VARCHAR AS is_member,
-           greatest(epoch(coalesce(c.churn_ts, {cut})) - epoch(u.signup_ts), 0) / 86400.0
+           greatest(date_diff('microsecond', u.signup_ts, coalesce(c.churn_ts, {cut})) / 1e6, 0) / 86400.0
                AS duration_days,
            (c.churn_ts IS NOT NULL)::INTEGER AS event,
-           greatest(epoch(c.first_ts) - epoch(u.signup_ts), 0) / 86400.0 AS first_order_days,
+           greatest(date_diff('microsecond', u.signup_ts, c.first_ts) / 1e6, 0) / 86400.0 AS first_order_days,
            CASE WHEN coalesce(u.is_member, false) AND u.member_since::TIMESTAMP <= {ts_literal(dend)}
-                THEN (epoch(u.member_since) - epoch(u.signup_ts)) / 86400.0 END AS member_days,
+                THEN (date_diff('microsecond', u.signup_ts, u.member_since) / 1e6) / 86400.0 END AS member_days,
            later.orders_after_churn
     FROM users u JOIN c ON c.user_id = u.user_id JOIN later ON later.user_id = u.user_id
     WHERE {observed_signup_sql(con, 'u.signup_ts')} AND u.signup_ts::TIMESTAMP <= {last_signup} {first}
@@ -101,10 +101,12 @@ def churn_durations(con: duckdb.DuckDBPyConnection, churn_days: float = 90, data
     cutoff) under the module's churn definition, plus ``first_order_days`` (signup → first
     order), ``member_days`` (signup → member_since; NaN for non-members) and
     ``orders_after_churn`` (orders after the churn order, observed by the data end). With
-    ``max_users`` a deterministic pseudo-random subsample (seeded hash of user_id)."""
+    ``max_users`` a deterministic pseudo-random subsample (seeded md5 of user_id)."""
     sql = _durations_sql(con, churn_days, data_end, first_order_within_days)
     if max_users is not None:
-        sql = f"SELECT * FROM ({sql}) ORDER BY hash(user_id + {int(seed)}), user_id LIMIT {int(max_users)}"
+        # md5, not hash(): the same users on every engine (fission.engine)
+        sql = (f"SELECT * FROM ({sql}) ORDER BY md5(CAST(user_id + {int(seed)} AS VARCHAR)), "
+               f"user_id LIMIT {int(max_users)}")
     else:           # a fixed row order: the PH test's rank transform breaks ties by position
         sql = f"SELECT * FROM ({sql}) ORDER BY user_id"
     return query(con, sql)
@@ -357,7 +359,7 @@ def cox_churn(con: duckdb.DuckDBPyConnection, churn_days: float = 90, max_users:
     survive in order to join (immortal-time bias), so it is never used as a fixed covariate.
 
     Times are whole days (as in the Kaplan–Meier life table). Fitted on the eligible buyers
-    (the survival population; ``population``), or a seeded hash subsample of ``max_users``
+    (the survival population; ``population``), or a seeded md5 subsample of ``max_users``
     (``subsampled``). Hazard ratios (95 % CIs, Wald p) come from the counting-process fit
     (:func:`_phreg`). The Schoenfeld-residual proportional-hazards test (lifelines
     ``proportional_hazard_test``, rank transform) and the concordance are computed on the

@@ -60,8 +60,8 @@ def cohort_k(con, cohort_sql: str, window_days: float = 30, where_sql: str = "TR
     ), vc AS (
         SELECT sh.cohort, coalesce(sh.mechanism, 'all') AS mechanism,
                count(*) AS visits, count(v.signup_user_id) AS signups,
-               median((epoch(u.signup_ts) - epoch(sh.signup_ts)) / 86400.0) AS cycle_days_median,
-               avg((epoch(u.signup_ts) - epoch(sh.signup_ts)) / 86400.0) AS cycle_days_mean
+               median((date_diff('microsecond', sh.signup_ts, u.signup_ts) / 1e6) / 86400.0) AS cycle_days_median,
+               avg((date_diff('microsecond', sh.signup_ts, u.signup_ts) / 1e6) / 86400.0) AS cycle_days_mean
         FROM sh JOIN share_visits v ON v.share_id = sh.share_id
         LEFT JOIN users u ON u.user_id = v.signup_user_id
         GROUP BY GROUPING SETS ((sh.cohort, sh.mechanism), (sh.cohort))

@@ -24,12 +24,12 @@ from typing import Any
 import nbformat
 import yaml
 
-from .. import keyfigures
 from ..cover import cover_markdown
 from ..notebook import read_facts
 from ..paths import REPORT
 from ..words import Words, WordsError, dig, read_words
 from .book import PublishError
+from .brief import appendix_qmd
 
 BOOK = "book"
 
@@ -108,21 +108,11 @@ def bind_notebook(nb, words: Words, facts: dict):
     return nb
 
 
-def summary(edition, build: Path, chapters: list[str], common: Words) -> str:
-    """The executive summary: each chapter's finding and key figures, named in its words."""
-    entries = []
-    for ch in chapters:
-        facts = read_facts(build, ch)
-        w = Words(ch, edition.language, edition.template_context(), chapters)
-        figs = []
-        for f in facts.get("keyfigures") or []:
-            figs.append({**f, "name": w.render(f"keyfigures.{f['id']}", facts)})
-        finding = w.render("finding", facts) if "finding" in w.own else ""
-        entries.append({"title": w.render("title", facts), "finding": finding, "figures": figs})
-    return keyfigures.summary_markdown(entries, common.entry("report.summary"), edition.language)
-
-
-def index_qmd(edition, build: Path, chapters: list[str], cover: dict, common: Words) -> str:
+def index_qmd(edition, build: Path, chapters: list[str], cover: dict, common: Words,
+              book_dir: Path) -> str:
+    """The book's opening: the executive brief first (what executives read), then the preface
+    and the notes on the data."""
+    from .brief import brief_markdown
     r = lambda key: common.render(f"report.{key}")  # noqa: E731
     missing = [c for c in edition.chapters if c not in chapters]
     notes = ""
@@ -130,10 +120,13 @@ def index_qmd(edition, build: Path, chapters: list[str], cover: dict, common: Wo
         titles = [str(common.common.get("chapter_titles", {}).get(c, c)) for c in missing]
         notes = "\n\n" + common.render("report.missing_chapters", titles=titles) + "\n"
     # no front-matter title: Quarto would number it as chapter 1 beside the unnumbered heading
-    return (f"# {r('preface_title')} {{.unnumbered}}\n\n{r('preface')}\n\n"
-            f"## {r('notes_title')} {{.unnumbered}}\n\n{cover_markdown(cover)}{notes}\n"
-            f"## {r('summary.title')} {{.unnumbered}}\n\n{r('summary.intro')}\n\n"
-            f"{summary(edition, build, chapters, common)}")
+    return (f"# {r('summary.title')} {{.unnumbered}}\n\n"
+            f"{brief_markdown(edition, build, chapters, common, book_dir)}\n"
+            f"## {r('preface_title')} {{.unnumbered}}\n\n{r('preface')}\n\n"
+            f"## {r('notes_title')} {{.unnumbered}}\n\n{cover_markdown(cover)}{notes}\n")
+
+
+APPENDIX = "appendix.qmd"
 
 
 def quarto_yml(edition, chapters: list[str], cover: dict, source: Path = REPORT / "_quarto.yml") -> dict:
@@ -143,7 +136,7 @@ def quarto_yml(edition, chapters: list[str], cover: dict, source: Path = REPORT 
     book = cfg.setdefault("book", {})
     book.update({"title": cover["title"], "subtitle": cover["subtitle"], "date": cover["date"],
                  "author": cover["author"],
-                 "chapters": ["index.qmd", *[f"{c}.ipynb" for c in chapters]]})
+                 "chapters": ["index.qmd", *[f"{c}.ipynb" for c in chapters], APPENDIX]})
     book.setdefault("output-file", "report")
     cfg["lang"] = edition.language
     if cover.get("simulated"):
@@ -191,14 +184,16 @@ def bind(edition, build: Path, cover: dict, book_dir: Path | None = None,
                       publication=publication)
             return bind_notebook(executed[ch], w, read_facts(build, ch))
         bound = {ch: bind_one(ch) for ch in chapters}
-        index = index_qmd(edition, build, chapters, cover, common)
-        text = "\n".join([index, *(_bound_text(nb) for nb in bound.values())])
+        index = index_qmd(edition, build, chapters, cover, common, tmp)
+        appendix = appendix_qmd(edition, build, chapters, common)
+        text = "\n".join([index, appendix, *(_bound_text(nb) for nb in bound.values())])
         publication = {"scan": scan_summary(text, data_dir)}
         for ch in chapters:
             if "pub." in json.dumps(read_words(ch, edition.language), ensure_ascii=False):
                 bound[ch] = bind_one(ch, publication)
             nbformat.write(bound[ch], tmp / f"{ch}.ipynb")
         (tmp / "index.qmd").write_text(index, encoding="utf-8")
+        (tmp / APPENDIX).write_text(appendix, encoding="utf-8")
         if cover.get("simulated"):
             (tmp / NOTICE_TYP).write_text(notice_typst(cover["notice"]), encoding="utf-8")
         (tmp / "_quarto.yml").write_text(

@@ -19,7 +19,7 @@ PATTERNS = {
     "e-mail address": re.compile(r"[\w.+-]+@[A-Za-z0-9-]+\.[A-Za-z0-9.-]+"),
 }
 COLUMNS = ("user_id", "device_hash", "visitor_user_id", "signup_user_id", "leader_user_id",
-           "referrer_user_id")
+           "referrer_user_id", "beneficiary_user_id", "source_user_id")
 HEX_TOKEN = re.compile(r"\b[0-9a-f]{12,64}\b")
 
 

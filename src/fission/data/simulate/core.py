@@ -17,6 +17,7 @@ from . import experiments as EX
 from . import groups as GR
 from . import orders as OR
 from . import params as P
+from . import rewards as RW
 from . import service as SV
 from . import sharing as SH
 from . import supply as SU
@@ -118,6 +119,8 @@ def simulate(out_dir: Path, *, year: int, users: int, seed: int, progress: bool 
         "gender": Cat(U["gender"], GENDERS), "acquisition_channel": Cat(U["channel"], CHANNELS),
         "referrer_user_id": (U["referrer"] + 1, U["referrer"] < 0), "device_hash": hexstr(U["device"]),
         "is_member": U["member"], "member_since": (U["member_since"], ~U["member"])})
+    rcols, rewards_truth = RW.build(rngs("rewards"), cal, U)
+    rows["rewards"] = write_table(out_dir, "rewards", rcols)
     _write_sharing(rngs("sharing_out"), cal, out_dir, pop, camp, catalog, rows)
     log(f"users {rows['users']}, shares {rows['shares']}, share_visits {rows['share_visits']}")
     rows["kols"] = write_table(out_dir, "kols", {
@@ -201,6 +204,7 @@ def simulate(out_dir: Path, *, year: int, users: int, seed: int, progress: bool 
     latent = TR.combine(latent)
     truth = _truth(seed, users, year, cal, pop, camp, specs, service_truth, supply_truth, rows, legacy_state,
                    latent)
+    truth["rewards"] = rewards_truth
     truth["seconds"] = round(time.perf_counter() - t_start, 2)
     (out_dir / "truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=1, default=_json))
     log(f"done: {n} users, {sum(rows.values())} rows")
