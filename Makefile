@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 FISSION = $(BIN)/fission --params $(PARAMS)
 
-.PHONY: setup data run report html pdf lab test bench clean
+.PHONY: setup setup-spark data run report html pdf lab test bench clean
 
 setup:
 	@scripts/setup.sh
@@ -23,6 +23,11 @@ report: setup
 
 html pdf: setup
 	$(FISSION) render
+
+# the Spark engine (-p engine.kind=spark, docs/scaling.md): pyspark, and Java 17 on the machine
+setup-spark: setup
+	@command -v java >/dev/null || { echo "setup-spark: Java 17 is needed (e.g. apt-get install -y openjdk-17-jre-headless)" >&2; exit 1; }
+	$(BIN)/python -m pip install -q -c requirements.lock -e '.[spark]'
 
 lab: setup
 	$(BIN)/python -m pip install -q -c requirements.lock -e '.[lab]'

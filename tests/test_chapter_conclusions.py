@@ -123,3 +123,40 @@ def test_forecasts_are_not_key_messages(sim):
     rows = scorecard.scorecard({**sim["others"], "10_conclusions": f})
     assert [r["id"] for r in rows if r["forecast"]] == ["next_new_users", "next_gmv"]
     assert all(m["chapter"] != "10_conclusions" for m in scorecard.key_messages(rows))
+
+
+def test_a_rule_whose_section_its_chapter_could_not_build_is_skipped():
+    """Chapter 8 built on data without inventory: its facts say so (``missing``), so the
+    reorder rule gives nothing (even if stale inventory facts were there), the supplier rule
+    still applies, and nothing crashes."""
+    from fission import scorecard as S
+    base = {"gmv": 1e7, "new_buyer_value": 100.0}
+    ch8 = {"missing": {"inventory": ["inventory"], "forecast": ["inventory"]},
+           "suppliers": {"both_flagged": 2, "n": 40, "late_rate": 0.1}}
+    assert [r["id"] for r in S.recommendations({"08_supply_chain": ch8}, base)] == ["supplier_action"]
+    ch8["inventory"] = {"fill_current": 0.90, "fill_recommended": 0.95, "replay_error": 0.0}
+    assert [r["id"] for r in S.recommendations({"08_supply_chain": ch8}, base)] == ["supplier_action"]
+    ch8["missing"] = {}
+    assert [r["id"] for r in S.recommendations({"08_supply_chain": ch8}, base)] == \
+        ["reorder_policy", "supplier_action"]
+    # a chapter with no section at all: no rule, no crash
+    assert S.recommendations({"08_supply_chain": {"missing": {"suppliers": ["suppliers"]}}}, base) == []
+
+
+def test_without_shares_the_viral_section_is_missing_and_the_rest_builds(sim, small_platform):
+    from fission.words import Words
+    con = connect(small_platform[0])
+    con.execute('DROP VIEW "shares"')
+    f = jsonable(conclusions.facts(con, 2025, 2024, chapter_facts={}, n_boot=50))
+    con.close()
+    assert f["missing"] == {"viral": ["shares"]} and sim["empty"]["missing"] == {}
+    assert "viral" not in f
+    for key in ("forecast", "recommendations", "keyfigures", "scorecard"):
+        assert f[key] == sim["empty"][key]
+    for lang in ("zh", "en"):
+        w = Words("10_conclusions", lang, {**EDITION, "language": lang})
+        assert w.render("finding", f) and w.render("brief.recommendations", f)
+        # without the recommendations section (no orders): the brief says why there are none
+        g = {k: v for k, v in f.items() if k not in ("recommendations", "base")}
+        g["missing"] = {"recommendations": ["orders"]}
+        assert "conclusions-recommendations" in w.render("brief.recommendations", g)

@@ -87,3 +87,33 @@ def test_words_render_in_both_languages(sim):
                                               min_group_size=50, simulated=True))
     zh = "\n".join(out["zh"])
     assert "几乎不产生" not in zh and "全口径" in zh
+
+
+# section → (its facts keys, its texts): the words of the other sections, the intro, the
+# summary and the finding must render without the section's facts (partial data)
+SECTIONS = {"funnel": (["funnel"], ["funnel", "mechanisms"]),
+            "platform": (["platforms"], ["platform"]),
+            "content": (["content"], ["content"]),
+            "channels": (["channels"], ["channels"]),
+            "incentives": (["incentives"], ["incentives"])}
+
+
+def test_full_data_builds_every_section(sim):
+    assert sim["facts"]["missing"] == {}
+    assert set(SECTIONS) == set(elements.NEEDS)
+    assert [k["id"] for k in sim["facts"]["keyfigures"]] == ["overall_conversion", "visit_to_signup", "fission_share",
+                                                              "acquired_users", "cost_per_user"]
+
+
+@pytest.mark.parametrize("section", list(SECTIONS))
+def test_words_render_without_a_section(sim, section):
+    from fission.words import Words
+    gone, _ = SECTIONS[section]
+    facts = {k: v for k, v in sim["facts"].items() if k not in gone}
+    facts["missing"] = {section: ["a_table"]}
+    others = [t for s, (_, texts) in SECTIONS.items() if s != section for t in texts]
+    edition = dict(edition="2025", year=2025, compare_year=2024, min_group_size=50, simulated=True)
+    for lang in ("zh", "en"):
+        w = Words("02_fission_elements", lang, {**edition, "language": lang})
+        for key in ("text.intro", "text.summary", "finding", *(f"text.{t}" for t in others)):
+            w.render(key, jsonable(facts))

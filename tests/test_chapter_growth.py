@@ -105,3 +105,34 @@ def test_words_render_in_both_languages(sim):
     assert ids <= {"k_factor", "quick_ratio", "retention_rate", "large_cascades", "kol_uplift"}
     assert all(k["unit"] for k in sim["facts"]["keyfigures"])
     assert np.isfinite(sim["facts"]["viral"]["amplification"])
+
+
+# section → (its facts keys, its texts): the words of the other sections, the intro, the
+# summary and the finding must render without the section's facts (partial data)
+SECTIONS = {"k": (["viral"], ["k", "amplification", "mechanisms"]),
+            "cascades": (["cascades"], ["cascades", "cascade_compare", "virality", "cascade_table"]),
+            "growth": (["growth"], ["growth", "retention"]),
+            "segments": (["segments"], ["segments", "segments_advice"]),
+            "uplift": (["uplift"], ["uplift"])}
+
+
+def test_full_data_builds_every_section(sim):
+    assert sim["facts"]["missing"] == {}
+    assert set(SECTIONS) == set(growth.NEEDS)
+    order = ["k_factor", "quick_ratio", "retention_rate", "large_cascades", "kol_uplift"]
+    ids = [k["id"] for k in sim["facts"]["keyfigures"]]
+    assert ids == sorted(ids, key=order.index) and set(order[:4]) <= set(ids)
+
+
+@pytest.mark.parametrize("section", list(SECTIONS))
+def test_words_render_without_a_section(sim, section):
+    from fission.words import Words
+    gone, _ = SECTIONS[section]
+    facts = {k: v for k, v in sim["facts"].items() if k not in gone}
+    facts["missing"] = {section: ["a_table"]}
+    others = [t for s, (_, texts) in SECTIONS.items() if s != section for t in texts]
+    edition = dict(edition="2025", year=2025, compare_year=2024, min_group_size=50, simulated=True)
+    for lang in ("zh", "en"):
+        w = Words("03_growth_strategy", lang, {**edition, "language": lang})
+        for key in ("text.intro", "text.summary", "finding", *(f"text.{t}" for t in others)):
+            w.render(key, jsonable(facts))

@@ -85,3 +85,32 @@ def test_words_render_in_both_languages(sim):
                                               min_group_size=50, simulated=True))
     zh = "\n".join(out["zh"])
     assert "增量" in zh and "置信区间" in zh
+
+
+# section → (its facts keys, its texts): the words of the other sections, the intro, the
+# summary and the finding must render without the section's facts (partial data)
+SECTIONS = {"platforms": (["platforms"], ["platforms"]),
+            "kol": (["kol"], ["kol", "kol_tiers"]),
+            "live": (["live"], ["live"]),
+            "budget": (["budget"], ["budget"])}
+
+
+def test_full_data_builds_every_section(sim):
+    assert sim["facts"]["missing"] == {}
+    assert set(SECTIONS) == set(platforms.NEEDS)
+    assert [k["id"] for k in sim["facts"]["keyfigures"]] == ["social_gmv", "kol_incremental", "kol_cpa",
+                                                              "live_gmv", "budget_gain"]
+
+
+@pytest.mark.parametrize("section", list(SECTIONS))
+def test_words_render_without_a_section(sim, section):
+    from fission.words import Words
+    gone, _ = SECTIONS[section]
+    facts = {k: v for k, v in sim["facts"].items() if k not in gone}
+    facts["missing"] = {section: ["a_table"]}
+    others = [t for s, (_, texts) in SECTIONS.items() if s != section for t in texts]
+    edition = dict(edition="2025", year=2025, compare_year=2024, min_group_size=50, simulated=True)
+    for lang in ("zh", "en"):
+        w = Words("04_social_platforms", lang, {**edition, "language": lang})
+        for key in ("text.intro", "text.summary", "finding", *(f"text.{t}" for t in others)):
+            w.render(key, jsonable(facts))

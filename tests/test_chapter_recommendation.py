@@ -146,3 +146,15 @@ def test_facts_say_when_the_training_users_were_sampled(sim):
                                               min_group_size=50, simulated=True))
     assert "随机抽取 5,000 名" in "\n".join(out["zh"]) or "随机抽取 5000 名" in "\n".join(out["zh"])
     assert "a random sample of 5,000" in "\n".join(out["en"])
+
+
+def test_without_the_live_variants_the_offline_sections_stay_whole(small_platform, tmp_path):
+    """Logs without events.algo_variant (no live A/B): the offline sections are built, the
+    online comparison and the offline–online agreement are not, and the summary and finding
+    (which cite both) still render with only what is there."""
+    import coverage_check
+    f = coverage_check.without("05_recommendation", small_platform[0], tmp_path, "events",
+                               column="algo_variant")
+    assert f["missing"] == {"online": ["events.algo_variant"], "agreement": ["events.algo_variant"]}
+    assert "offline" in f and "online" not in f and "agreement" not in f and "yoy" not in f
+    assert [k["id"] for k in f["keyfigures"]] == ["offline_ndcg"]

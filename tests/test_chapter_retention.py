@@ -95,3 +95,15 @@ def test_words_render_in_both_languages(sim):
     assert "再未购买" not in zh.replace("不等于“再未购买”", "")
     en = "\n".join(out["en"])
     assert "Group buying" in en and "back-test" in en
+
+
+def test_without_a_survival_column_the_cohort_section_stays_whole(small_platform, tmp_path):
+    """users.gender feeds only the survival section (its Cox model): the cohort section, which
+    shows the survival section's sign-up → buyer funnel and cites its facts, is still built,
+    without that table and those sentences, and everything it shows resolves."""
+    import coverage_check
+    f = coverage_check.without("06_retention", small_platform[0], tmp_path, "users", column="gender")
+    assert set(f["missing"]) == {"survival"} and f["missing"]["survival"] == ["users.gender"]
+    assert "cohort" in f and "membership" in f and "survival" not in f and "cox" not in f
+    assert [k["id"] for k in f["keyfigures"]] == ["m3", "clv_median", "clv_error", "member_ratio",
+                                                  "ab_significant"]

@@ -98,3 +98,18 @@ def test_without_rewards_and_register_the_chapter_says_so(sim):
     out = words_check.render_all("09_risk_compliance", f, tables=TABLES, edition=EDITION)
     assert "could not be made" in "\n".join(out["en"])
     assert "无法检查奖励是否超过两级" in "\n".join(out["zh"])
+
+
+def test_without_returns_the_consumer_section_is_missing_and_the_rest_builds(sim):
+    from fission.words import Words
+    con = connect(sim["folder"])
+    con.execute('DROP VIEW "returns"')
+    f = jsonable(risk.facts(con, 2025, 2024, min_group_size=50))
+    con.close()
+    assert f["missing"] == {"consumer": ["returns"]} and sim["facts"]["missing"] == {}
+    assert "seven_day" not in f and "refund" not in f
+    for key in ("fraud", "rewards", "privacy", "register"):
+        assert f[key] == sim["facts"][key]
+    assert [k["id"] for k in f["keyfigures"]] == ["flagged_accounts", "fraud_loss", "beyond_cap", "high_risks"]
+    w = Words("09_risk_compliance", "en", {**EDITION, "language": "en"})
+    assert "7-day" not in w.render("finding", f) and "**Consumers**" not in w.render("text.summary", f)

@@ -78,3 +78,25 @@ def test_words_render_in_both_languages(sim):
                                  edition=dict(edition="2025", year=2025, compare_year=2024,
                                               min_group_size=50, simulated=True))
     assert "SARIMAX" in "\n".join(out["en"]) and "WAPE" in "\n".join(out["zh"])
+
+
+def test_without_inventory_the_other_sections_build_unchanged(sim, small_platform):
+    """Partial data: no inventory snapshots means no stock and no demand calendar, so the
+    inventory and forecast sections are missing; suppliers and logistics are as with all data."""
+    from fission.words import Words
+    con = connect(small_platform[0])
+    con.execute('DROP VIEW "inventory"')
+    f = jsonable(supply.facts(con, 2025, 2024, min_group_size=50))
+    con.close()
+    assert f["missing"] == {"inventory": ["inventory"], "forecast": ["inventory"]}
+    assert "inventory" not in f and "forecast" not in f
+    for section in ("suppliers", "logistics"):
+        assert f[section] == sim["facts"][section]
+    assert [k["id"] for k in f["keyfigures"]] == ["supplier_late", "suppliers_priority", "late_delivery"]
+    assert sim["facts"]["missing"] == {}
+    for lang in ("zh", "en"):
+        w = Words("08_supply_chain", lang, {"edition": "2025", "year": 2025, "compare_year": 2024,
+                                            "language": lang, "min_group_size": 50})
+        summary, finding = w.render("text.summary", f), w.render("finding", f)
+        assert summary.count("\n") == 1 and "SARIMAX" not in summary      # two bullets
+        assert f"{f['suppliers']['both_flagged']}" in finding

@@ -247,3 +247,51 @@ def test_published_pages_load_nothing_from_the_network(built):
         assert res == {"requests": [], "console": []}, (place, res)
     scan = (work / "report" / "_build" / "2025" / "privacy_scan.json").read_text(encoding="utf-8")
     assert '"findings": []' in scan
+
+
+def _close(a, b, rel=1e-6) -> bool:
+    """Equal, floats to ``rel``: the engines sum in other orders and Spark's percentiles and
+    divisions differ from DuckDB's in the last digits."""
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return abs(a - b) <= rel * max(1.0, abs(a), abs(b))
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_close(a[k], b[k], rel) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_close(x, y, rel) for x, y in zip(a, b))
+    return a == b
+
+
+def _where(a, b, path=""):
+    """The first path at which two facts differ (for the failure message)."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in a:
+            if k not in b or not _close(a[k], b[k]):
+                return _where(a[k], b.get(k), f"{path}.{k}")
+    elif isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        for i, (x, y) in enumerate(zip(a, b)):
+            if not _close(x, y):
+                return _where(x, y, f"{path}[{i}]")
+    return f"{path}: {str(a)[:120]} != {str(b)[:120]}"
+
+
+def _spark_ready() -> bool:
+    import importlib.util
+    return importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
+
+
+@pytest.mark.skipif(not _spark_ready(), reason="pyspark or Java is missing (`make setup-spark`; "
+                                               "CI installs it)")
+def test_spark_engine_builds_the_same_book(built):
+    """`fission report -p engine.kind=spark` on Spark local: every chapter's facts — every
+    number, table and decision, key figures included — equal DuckDB's (the same SQL,
+    transpiled); the book is published. Runs last: it replaces the DuckDB build."""
+    import json
+    work, runs = built
+    res = _fission(work, "-p", "engine.kind=spark", "report", "--engine", "builtin", timeout=3600)
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-3000:]
+    build = work / "report" / "_build" / "2025"
+    facts = sorted(build.glob("*.facts.json"))
+    assert len(facts) == len(params.load("params/default.yaml").chapters)
+    for f in facts:
+        spark, duck = json.loads(f.read_text(encoding="utf-8")), runs["snapshot"][f.name]
+        assert _close(spark, duck), f"{f.name} differs on Spark: {_where(duck, spark)}"

@@ -1,4 +1,4 @@
-"""The ``fission`` command: simulate, validate, data (stage), run, render, report."""
+"""The ``fission`` command: simulate, validate, inspect, data (stage), run, render, report."""
 from __future__ import annotations
 
 import argparse
@@ -41,6 +41,27 @@ def cmd_simulate(args) -> int:
         print(f"simulated {ed.scale.users:,} users ({ed.compare_year}–{ed.year}) into {out}")
         return 0
     return cmd_data(args)
+
+
+def cmd_inspect(args) -> int:
+    """The coverage matrix: which chapter sections the data can build, and what the others lack."""
+    import tempfile
+
+    from .coverage import format_matrix, matrix
+    from .data.load import connect
+    src = Path(args.source) if args.source else STAGED / _edition(args).edition
+    if not src.exists():
+        print(f"{src} does not exist: give a data directory or a mapping file, or stage the "
+              "edition first (`make data`)", file=sys.stderr)
+        return 2
+    with tempfile.TemporaryDirectory(prefix="fission-inspect-") as tmp:
+        if src.is_file():                       # a mapping file: map the exports first
+            from .data.mapping import apply_mapping
+            apply_mapping(src, tmp, quarantine=True)
+            src = Path(tmp)
+        print(f"coverage of {args.source or src}:")
+        print(format_matrix(matrix(connect(src))))
+    return 0
 
 
 def cmd_validate(args) -> int:
@@ -124,6 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     s = sub.add_parser("validate", help="check a dataset directory against the data contract")
     s.add_argument("dir")
     s.set_defaults(fn=cmd_validate)
+    s = sub.add_parser("inspect", help="which chapter sections the data can build (before anything runs)")
+    s.add_argument("source", nargs="?", help="a data directory or a mapping file (default: the "
+                                             "edition's staged data)")
+    s.set_defaults(fn=cmd_inspect)
     s = sub.add_parser("data", help="stage the edition's data as Parquet in data/staged/<edition>")
     s.add_argument("--force", action="store_true", help="re-stage even if nothing changed")
     s.add_argument("--quarantine", action="store_true",

@@ -24,7 +24,25 @@ def cover(edition, manifest: dict, words: Words | None = None) -> dict:
         "simulated": simulated,
         "notice": w.render("report.simulated_notice", markdown=False) if simulated else "",
         "labels": {k: str(v) for k, v in w.entry("report.cover.labels").items()},
+        "data_notes": data_notes(manifest, w),
+        "data_notes_title": w.render("report.cover.data_notes", markdown=False),
     }
+
+
+def data_notes(manifest: dict, w: Words) -> list[str]:
+    """What a mapping did to the company's exports (docs/mapping.md): its own notes, the
+    currency, each table's derivations and the rows set aside by rule."""
+    m = manifest.get("mapping")
+    if not m:
+        return []
+    notes = [str(n) for n in m.get("notes") or []]
+    if m.get("currency") and m["currency"] != "CNY":
+        notes.append(w.render("report.cover.currency", markdown=False, currency=m["currency"]))
+    for table, r in (m.get("tables") or {}).items():
+        notes += [f"{table}: {d}" for d in r.get("derivations") or []]
+        for rule, n in (r.get("rejected") or {}).items():
+            notes.append(w.render("report.cover.rejected", markdown=False, table=table, rule=rule, n=n))
+    return notes
 
 
 def cover_markdown(c: dict) -> str:
@@ -38,4 +56,6 @@ def cover_markdown(c: dict) -> str:
     text = "\n".join(lines) + "\n"
     if c["simulated"]:
         text = f"::: {{.callout-warning}}\n{c['notice']}\n:::\n\n" + text
+    if c.get("data_notes"):
+        text += f"\n**{c['data_notes_title']}**\n\n" + "\n".join(f"- {n}" for n in c["data_notes"]) + "\n"
     return text

@@ -88,21 +88,37 @@ class Chapter:
         self.output_dir = Path(output_dir)
         self.words = Words(chapter, language, edition, chapters_present)
         self.f: dict = {}
+        self.skipping = False      # inside a section whose data is missing
 
     def facts(self, facts: dict) -> dict:
-        """Store the chapter's facts (as JSON) and return them as the words and figures see them."""
+        """Store the chapter's facts (as JSON) and return them as the words and figures see them.
+        ``facts["missing"]`` (from :func:`fission.coverage.gaps`): sections the data cannot
+        build; their cells show one notice instead (:meth:`heading`)."""
         self.f = jsonable(facts)
         write_facts(self.output_dir, self.id, self.f)
         return self.f
 
+    @property
+    def missing(self) -> dict:
+        return self.f.get("missing") or {}
+
     def title(self) -> None:
+        self.skipping = False
         _display(self.words.title(self.f), {"kind": "title"})
 
     def heading(self, section: str) -> None:
+        """Start a section. When its data is missing, show the heading and a notice naming what
+        is missing; the section's texts, figures and tables that follow are left out."""
         _display(self.words.heading(section, self.f), {"kind": "heading", "key": section})
+        self.skipping = section in self.missing
+        if self.skipping:
+            _display(self.words.missing_notice(self.missing[section]),
+                     {"kind": "notice", "key": section})
 
     def say(self, key: str) -> None:
         """Show the paragraph ``text.<key>`` of the words."""
+        if self.skipping:
+            return
         _display(self.words.render(f"text.{key}", self.f), {"kind": "text", "key": key})
 
     def labels(self, label: str) -> dict:
@@ -112,12 +128,20 @@ class Chapter:
         return self.words.name(code, kind)
 
     def figure(self, fig, label: str) -> None:
-        """Show a matplotlib figure as the book's figure ``label`` (caption from the words)."""
+        """Show a matplotlib figure as the book's figure ``label`` (caption from the words).
+        ``fig`` may be a function returning the figure: it is not drawn in a section whose
+        data is missing."""
         from IPython.display import Image, display
         import io
         import matplotlib.pyplot as plt
 
         self.words.entry(f"figures.{label}")  # fail here, not at publishing, on a typo
+        if self.skipping:
+            if not callable(fig):
+                plt.close(fig)
+            return
+        if callable(fig):
+            fig = fig()
         buf = io.BytesIO()
         fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
         plt.close(fig)
@@ -127,6 +151,8 @@ class Chapter:
 
     def table(self, label: str, rows: str) -> None:
         """Show the facts' records at ``rows`` (dotted path) as the book's table ``label``."""
+        if self.skipping:
+            return
         data = dig(self.f, rows)
         _display(self.words.table(label, data, self.f),
                  {"kind": "table", "label": label, "rows": rows,

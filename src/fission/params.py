@@ -55,6 +55,18 @@ class RunParams(_Strict):
     kernel: str = "fission"
 
 
+class EngineParams(_Strict):
+    """Where the analyses' SQL runs (fission.engine): DuckDB in-process (the default), or Apache
+    Spark — local, a cluster (``master``) or a Spark Connect server (``remote``)."""
+    kind: Literal["duckdb", "spark"] = "duckdb"
+    master: str = Field("local[2]", description="spark: the master URL (local[N], spark://…, yarn, k8s://…)")
+    remote: str | None = Field(None, description="spark: a Spark Connect server, e.g. sc://host:15002 "
+                               "(instead of master)")
+    data_path: str | None = Field(None, description="spark: where the cluster reads the staged tables "
+                                  "(s3a://…, hdfs://…, a shared path); default: the staged folder")
+    conf: dict[str, str] = Field(default_factory=dict, description="spark: extra Spark configuration")
+
+
 class Edition(_Strict):
     edition: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$")
     # title and subtitle come from the words of the edition's language
@@ -71,6 +83,7 @@ class Edition(_Strict):
     privacy: PrivacyParams = PrivacyParams()
     chapters: list[str] = Field(..., min_length=1)
     run: RunParams = RunParams()
+    engine: EngineParams = EngineParams()
 
     @field_validator("edition", mode="before")
     @classmethod
@@ -136,7 +149,10 @@ class Edition(_Strict):
 
     @property
     def workers(self) -> int:
-        return self.run.workers or os.cpu_count() or 1
+        if self.run.workers:
+            return self.run.workers
+        # a Spark driver per chapter would compete for the same cores: one chapter at a time
+        return 1 if self.engine.kind == "spark" else (os.cpu_count() or 1)
 
     def notebook_parameters(self, staged_dir: Path) -> dict:
         """What papermill injects into each chapter's ``parameters`` cell."""
@@ -144,6 +160,7 @@ class Edition(_Strict):
             "edition": self.edition, "year": self.year, "compare_year": self.compare_year,
             "language": self.language, "data_dir": str(staged_dir),
             "min_group_size": self.privacy.min_group_size, "simulated": self.simulated,
+            "engine": self.engine.model_dump(),
         }
 
 

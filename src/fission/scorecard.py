@@ -245,12 +245,14 @@ def recommendations(chapter_facts: dict[str, dict], base: dict, rules: list[Rule
     per year, highest first), then the unquantified ones in registry order. Each: rank, id,
     chapter, slug, section (``@sec-<slug>-<section>``), impact, lo, hi, unquantified, evidence,
     and ``separated`` (its interval lies above the next quantified one's: the rank is not
-    noise). Rules of chapters absent from ``chapter_facts`` are skipped. ``base`` needs
+    noise). Rules of chapters absent from ``chapter_facts``, or whose section the chapter's
+    data could not build (``facts["missing"]``), are skipped. ``base`` needs
     ``new_buyer_value`` (yuan per new buyer per year) and ``gmv`` (this year's GMV)."""
     out = []
     for rule in rules if rules is not None else RULES:
         f = chapter_facts.get(rule.chapter)
-        if f is None:
+        # a chapter built on partial data may lack the rule's section: no evidence, no link
+        if f is None or rule.section in (f.get("missing") or {}):
             continue
         ev = rule.evidence(f, base)
         if ev is None:

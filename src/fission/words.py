@@ -114,6 +114,10 @@ class Words:
         return dig(self.own if self.chapter else self.common, dotted, self.where)
 
     # ---- rendering ---------------------------------------------------------------------
+    def missing_notice(self, missing: list[str]) -> str:
+        """The notice shown instead of a section whose data the edition lacks."""
+        return self.render_text(self.common["report"]["section_missing"], None, missing=missing)
+
     def render_text(self, template: str, facts: dict | None = None, markdown: bool = True,
                     **extra) -> str:
         """Render a template. As Markdown (the default) an ``@`` that is no cross-reference is

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import keyfigures, scorecard as sc
+from .. import coverage, keyfigures, scorecard as sc
 from ..metrics import forecast as F
 from ..metrics import overview, viral
 from ..metrics._sql import query
@@ -84,42 +84,61 @@ def _forecast(con, holdout, horizon, n_boot, seed) -> dict:
             "next_year": u["year"], "bass_chosen": u["model"] == "bass"}
 
 
+_ORDERS = ["order_id", "user_id", "order_ts", "gmv", "status"]
+#: the tables and columns each data-driven section needs (fission.coverage); the scorecard is
+#: built from the other chapters' facts alone, so it is not listed
+NEEDS = {
+    "forecast": {"users": ["user_id", "signup_ts"], "orders": _ORDERS},
+    "viral": {"users": ["user_id", "signup_ts", "acquisition_channel"],
+              "shares": ["share_id", "user_id", "share_ts", "mechanism"],
+              "share_visits": ["share_id", "signup_user_id"]},
+    # the conversion base: this year's GMV and a new buyer's 12-month GMV
+    "recommendations": {"orders": _ORDERS, "users": ["user_id", "signup_ts"]},
+}
+
+
 def facts(con, year: int, compare_year: int, min_group_size: int = 50,
           chapter_facts: dict[str, dict] | None = None, names=None, holdout: int = 6,
           horizon: int = 12, n_boot: int = 200, k_targets=None, seed: int = 0) -> dict:
-    """Every number, table and decision of chapter 10. ``chapter_facts``: {chapter id: facts}
+    """Every number, table and decision of chapter 10 (of the sections the data can build:
+    ``missing`` names the others). ``chapter_facts``: {chapter id: facts}
     of the edition's other chapters that built; ``names``: ``(chapter, figure id) -> name``
     for the scorecard (the chapters' words); ``holdout``: months held out at the end of the
     data for the back-tests; ``k_targets``: the viral coefficients of the scenarios."""
     chapter_facts = {k: v for k, v in (chapter_facts or {}).items() if k != "10_conclusions"}
+    missing = coverage.gaps(con, NEEDS)
     rows = sc.scorecard(chapter_facts, names)
-    messages = sc.key_messages(rows)
-    base_ = base(con, year, compare_year)
-    recs = sc.recommendations(chapter_facts, base_)
-    fc = _forecast(con, holdout, horizon, n_boot, seed)
-    v = _viral(con, year, chapter_facts, k_targets)
-    q = [r for r in recs if r["impact"] is not None]
-    f = {"year": int(year), "chapters": sorted(chapter_facts), "n_chapters": len(chapter_facts),
+    f = {"year": int(year), "missing": missing, "chapters": sorted(chapter_facts),
+         "n_chapters": len(chapter_facts),
          "scorecard": {"rows": rows, "n": len(rows),
                        "significant": sum(1 for r in rows if r["significant"] is True),
                        "not_significant": sum(1 for r in rows if r["significant"] is False),
                        "census": sum(1 for r in rows if r["census"])},
-         "messages": messages, "base": base_,
-         "recommendations": {"rows": recs, "n": len(recs), "quantified": len(q),
-                             "top": q[0]["id"] if q else None,
-                             "top_separated": bool(q[0]["separated"]) if q else False},
-         "forecast": fc, "viral": v, "min_group_size": min_group_size}
-    u, g = fc["users"], fc["gmv"]
-    f["keyfigures"] = [
-        keyfigures.figure("next_new_users", u["total"], "count", u["last12"], lo=u["growth_lo"],
-                          hi=u["growth_hi"], significant=u["growth_significant"]),
-        keyfigures.figure("next_gmv", g["total"], "yuan", g["last12"], lo=g["growth_lo"],
-                          hi=g["growth_hi"], significant=g["growth_significant"]),
-        keyfigures.figure("users_backtest_wape", u["backtest"]["wape"], "rate"),
-        keyfigures.figure("gmv_backtest_wape", g["backtest"]["wape"], "rate"),
-    ]
-    for k in f["keyfigures"][:2]:     # next year against this year: not a change that happened
-        k["forecast"] = True
+         "messages": sc.key_messages(rows), "min_group_size": min_group_size}
+    if "recommendations" not in missing:
+        base_ = f["base"] = base(con, year, compare_year)
+        recs = sc.recommendations(chapter_facts, base_)
+        q = [r for r in recs if r["impact"] is not None]
+        f["recommendations"] = {"rows": recs, "n": len(recs), "quantified": len(q),
+                                "top": q[0]["id"] if q else None,
+                                "top_separated": bool(q[0]["separated"]) if q else False}
+    figs = []
+    if "forecast" not in missing:
+        fc = f["forecast"] = _forecast(con, holdout, horizon, n_boot, seed)
+        u, g = fc["users"], fc["gmv"]
+        figs = [
+            keyfigures.figure("next_new_users", u["total"], "count", u["last12"], lo=u["growth_lo"],
+                              hi=u["growth_hi"], significant=u["growth_significant"]),
+            keyfigures.figure("next_gmv", g["total"], "yuan", g["last12"], lo=g["growth_lo"],
+                              hi=g["growth_hi"], significant=g["growth_significant"]),
+            keyfigures.figure("users_backtest_wape", u["backtest"]["wape"], "rate"),
+            keyfigures.figure("gmv_backtest_wape", g["backtest"]["wape"], "rate"),
+        ]
+        for k in figs[:2]:     # next year against this year: not a change that happened
+            k["forecast"] = True
+    if "viral" not in missing:
+        f["viral"] = _viral(con, year, chapter_facts, k_targets)
+    f["keyfigures"] = figs
     return f
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import keyfigures
+from .. import coverage, keyfigures
 from ..metrics import content, funnel, incentives, overview, privacy
 
 WINDOW_DAYS = 7          # days after a share in which visits, sign-ups and first orders count
@@ -199,30 +199,57 @@ def _incentives(con, year, compare_year, min_group_size) -> dict:
     }
 
 
+_SHARES = ["share_id", "user_id", "share_ts"]
+_VISITS = ["share_id", "visit_ts", "signup_user_id", "first_order_id"]
+_LEDGER = {"users": ["user_id", "signup_ts", "acquisition_channel"],      # the cost ledger
+           "orders": ["order_id", "user_id", "order_ts", "status", "discount", "group_id"]}
+#: the tables and columns each section needs (fission.coverage); campaigns and group_members
+#: are optional to the cost ledger (read only when present), shares and share_visits are
+#: optional to the ledger by channel but needed by mechanism
+NEEDS = {
+    "funnel": {"shares": [*_SHARES, "mechanism"], "share_visits": _VISITS,
+               "users": ["user_id", "signup_ts"], "orders": ["order_id", "order_ts"]},
+    "platform": {"shares": [*_SHARES, "platform"], "share_visits": _VISITS,
+                 "users": ["user_id", "signup_ts"], "orders": ["order_id", "order_ts"]},
+    "content": {"shares": [*_SHARES, "mechanism"], "share_visits": _VISITS,
+                "users": ["user_id", "signup_ts"],
+                "orders": ["order_id", "user_id", "order_ts", "status"],
+                "order_items": ["order_id", "item_id"],
+                "events": ["user_id", "ts", "event_type", "item_id"],
+                "reviews": ["item_id", "rating", "has_media", "review_ts"]},
+    "channels": _LEDGER,
+    "incentives": {**_LEDGER, "shares": ["share_id", "mechanism"],
+                   "share_visits": ["visit_id", "share_id", "visit_ts", "signup_user_id"]},
+}
+
+
 def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
-    """Every number, table and decision of chapter 2 for ``year`` against ``compare_year``."""
-    fu = _funnel(con, year, compare_year, min_group_size)
-    f = {"year": int(year), "funnel": fu, "platforms": _platforms(con, year, compare_year, min_group_size),
-         "content": _content(con, year, compare_year),
-         "channels": _channels(con, year, compare_year, min_group_size),
-         "incentives": _incentives(con, year, compare_year, min_group_size)}
-    t, tp, tc = fu["total"], fu["total_prev"], fu["total_change"]
-    inc = f["incentives"]
-    f["keyfigures"] = [
-        keyfigures.figure("overall_conversion", t["overall_conversion"], "rate",
-                          tp["overall_conversion"], lo=tc["overall_conversion"]["lo"],
-                          hi=tc["overall_conversion"]["hi"],
-                          significant=tc["overall_conversion"]["significant"]),
-        keyfigures.figure("visit_to_signup", t["visit_to_signup"], "rate", tp["visit_to_signup"],
-                          lo=tc["visit_to_signup"]["lo"], hi=tc["visit_to_signup"]["hi"],
-                          significant=tc["visit_to_signup"]["significant"]),
-        keyfigures.figure("fission_share", f["channels"]["fission_share"], "rate",
-                          f["channels"]["fission_share_prev"], lo=f["channels"]["fission_change"]["lo"],
-                          hi=f["channels"]["fission_change"]["hi"],
-                          significant=f["channels"]["fission_change"]["significant"]),
-        keyfigures.figure("acquired_users", inc["total"]["acquired_users"], "count",
-                          inc["total_prev"]["acquired_users"]),
-        keyfigures.figure("cost_per_user", inc["total"]["cost_per_user"], "yuan",
-                          inc["total_prev"]["cost_per_user"]),
-    ]
+    """Every number, table and decision of chapter 2 for ``year`` against ``compare_year``
+    (of the sections the data can build: ``missing`` names the others)."""
+    missing = coverage.gaps(con, NEEDS)
+    f = {"year": int(year), "missing": missing}
+    figs = []
+    if "funnel" not in missing:
+        f["funnel"] = fu = _funnel(con, year, compare_year, min_group_size)
+        t, tp, tc = fu["total"], fu["total_prev"], fu["total_change"]
+        figs += [keyfigures.figure(r, t[r], "rate", tp[r], lo=tc[r]["lo"], hi=tc[r]["hi"],
+                                   significant=tc[r]["significant"])
+                 for r in ("overall_conversion", "visit_to_signup")]
+    if "platform" not in missing:
+        f["platforms"] = _platforms(con, year, compare_year, min_group_size)
+    if "content" not in missing:
+        f["content"] = _content(con, year, compare_year)
+    if "channels" not in missing:
+        f["channels"] = c = _channels(con, year, compare_year, min_group_size)
+        figs.append(keyfigures.figure("fission_share", c["fission_share"], "rate",
+                                      c["fission_share_prev"], lo=c["fission_change"]["lo"],
+                                      hi=c["fission_change"]["hi"],
+                                      significant=c["fission_change"]["significant"]))
+    if "incentives" not in missing:
+        f["incentives"] = inc = _incentives(con, year, compare_year, min_group_size)
+        figs += [keyfigures.figure("acquired_users", inc["total"]["acquired_users"], "count",
+                                   inc["total_prev"]["acquired_users"]),
+                 keyfigures.figure("cost_per_user", inc["total"]["cost_per_user"], "yuan",
+                                   inc["total_prev"]["cost_per_user"])]
+    f["keyfigures"] = figs
     return f

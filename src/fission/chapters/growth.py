@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import keyfigures
+from .. import coverage, keyfigures
 from ..metrics import cascades, experiments, growth, privacy, segments, viral
 
 WINDOW = 30             # days after signup in which a user's shares and first order count
@@ -247,36 +247,61 @@ def _uplift(con, year, compare_year) -> dict:
     }
 
 
+_SHARING = {"shares": ["share_id", "user_id", "share_ts", "mechanism"],
+            "share_visits": ["share_id", "visit_ts", "signup_user_id"]}
+_VALID_ORDERS = ["user_id", "order_ts", "status"]
+#: the tables and columns each section needs (fission.coverage); users is optional to growth
+#: accounting (it only marks a truncated history)
+NEEDS = {
+    "k": {"users": ["user_id", "signup_ts"], **_SHARING},
+    "cascades": {"users": ["user_id", "referrer_user_id", "signup_ts", "acquisition_channel"]},
+    "growth": {"orders": [*_VALID_ORDERS, "gmv"]},
+    "segments": {"users": ["user_id", "signup_ts", "city_tier", "age_band", "referrer_user_id"],
+                 "orders": _VALID_ORDERS, **_SHARING},
+    "uplift": {"users": ["user_id", "signup_ts"], "orders": _VALID_ORDERS,
+               "campaigns": ["campaign_id", "name", "type", "platform", "kol_id", "start_ts", "end_ts"],
+               "kols": ["kol_id", "tier"]},
+}
+
+
 def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
-    """Every number, table and decision of chapter 3 for ``year`` against ``compare_year``."""
-    f = {"year": int(year), "viral": _viral(con, year, compare_year, min_group_size),
-         "cascades": _cascades(con, year, compare_year, min_group_size),
-         "growth": _growth(con, year, compare_year),
-         "segments": _segments(con, year, compare_year, min_group_size),
-         "uplift": _uplift(con, year, compare_year)}
-    v, c, g, u = f["viral"], f["cascades"]["compare"], f["growth"], f["uplift"]
+    """Every number, table and decision of chapter 3 for ``year`` against ``compare_year``
+    (of the sections the data can build: ``missing`` names the others)."""
+    missing = coverage.gaps(con, NEEDS)
+    f = {"year": int(year), "missing": missing}
+    figs = []
     rel = lambda d, prev: (None if d is None or d.get("ci_lo") is None or not prev
                            else (d["ci_lo"] / prev, d["ci_hi"] / prev))
-    k_ci = rel(v["change"], v["k_prev"])
-    qr = g["quick_ratio_change"]
-    q_ci = rel(qr, qr["prev"])
-    f["keyfigures"] = [
-        keyfigures.figure("k_factor", v["k"], "num", v["k_prev"], digits=3, lo=k_ci[0], hi=k_ci[1],
-                          significant=v["change"]["significant"]),
-        keyfigures.figure("quick_ratio", qr["value"], "num", qr["prev"], digits=2, lo=q_ci[0], hi=q_ci[1],
-                          significant=qr["significant"]),
-        keyfigures.figure("retention_rate", g["retention_change"]["value"], "rate",
-                          g["retention_change"]["prev"], lo=g["retention_change"]["ci_lo"],
-                          hi=g["retention_change"]["ci_hi"],
-                          significant=g["retention_change"]["significant"]),
-        keyfigures.figure("large_cascades", c["share_users_large"]["value"], "rate",
-                          c["share_users_large"]["prev"], lo=c["share_users_large"]["ci_lo"],
-                          hi=c["share_users_large"]["ci_hi"],
-                          significant=c["share_users_large"]["significant"]),
-    ]
-    if u["kol"] is not None and u["kol"]["prev"] is not None and u["kol"]["change"]:
-        ch = u["kol"]["change"]
-        f["keyfigures"].append(keyfigures.figure(
-            "kol_uplift", u["kol"]["mean"], "rate", u["kol"]["prev"]["mean"], lo=ch["ci_lo"],
-            hi=ch["ci_hi"], significant=ch["significant"]))
+    if "k" not in missing:
+        f["viral"] = v = _viral(con, year, compare_year, min_group_size)
+        k_ci = rel(v["change"], v["k_prev"])
+        figs.append(keyfigures.figure("k_factor", v["k"], "num", v["k_prev"], digits=3, lo=k_ci[0],
+                                      hi=k_ci[1], significant=v["change"]["significant"]))
+    if "cascades" not in missing:
+        f["cascades"] = cs = _cascades(con, year, compare_year, min_group_size)
+        c = cs["compare"]["share_users_large"]
+        figs.append(keyfigures.figure("large_cascades", c["value"], "rate", c["prev"], lo=c["ci_lo"],
+                                      hi=c["ci_hi"], significant=c["significant"]))
+    if "growth" not in missing:
+        f["growth"] = g = _growth(con, year, compare_year)
+        qr = g["quick_ratio_change"]
+        q_ci = rel(qr, qr["prev"])
+        figs += [
+            keyfigures.figure("quick_ratio", qr["value"], "num", qr["prev"], digits=2, lo=q_ci[0],
+                              hi=q_ci[1], significant=qr["significant"]),
+            keyfigures.figure("retention_rate", g["retention_change"]["value"], "rate",
+                              g["retention_change"]["prev"], lo=g["retention_change"]["ci_lo"],
+                              hi=g["retention_change"]["ci_hi"],
+                              significant=g["retention_change"]["significant"])]
+    if "segments" not in missing:
+        f["segments"] = _segments(con, year, compare_year, min_group_size)
+    if "uplift" not in missing:
+        f["uplift"] = u = _uplift(con, year, compare_year)
+        if u["kol"] is not None and u["kol"]["prev"] is not None and u["kol"]["change"]:
+            ch = u["kol"]["change"]
+            figs.append(keyfigures.figure(
+                "kol_uplift", u["kol"]["mean"], "rate", u["kol"]["prev"]["mean"], lo=ch["ci_lo"],
+                hi=ch["ci_hi"], significant=ch["significant"]))
+    order = ["k_factor", "quick_ratio", "retention_rate", "large_cascades", "kol_uplift"]
+    f["keyfigures"] = sorted(figs, key=lambda k: order.index(k["id"]))
     return f

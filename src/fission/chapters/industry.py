@@ -9,7 +9,7 @@ plus every incentive, :mod:`fission.metrics.incentives`), the same ledger chapte
 """
 from __future__ import annotations
 
-from .. import keyfigures
+from .. import coverage, keyfigures
 from ..metrics import funnel, incentives, overview, privacy
 
 LOW_TIERS = (3, 4, 5)          # 三线及以下: where price-led mechanisms spread
@@ -118,24 +118,44 @@ def _mechanisms(con, year, min_group_size) -> dict:
                           "diff": gap.get("diff"), "lo": gap.get("lo"), "hi": gap.get("hi")}}
 
 
+_ORDERS = ["order_id", "user_id", "order_ts", "gmv", "status"]
+#: the tables and columns each section needs (fission.coverage): with partial data the sections
+#: whose needs are met are built, the others replaced by a notice
+NEEDS = {
+    "market": {"market": ["year", "market_size_cny", "growth"]},
+    "kpi": {"orders": _ORDERS, "users": ["user_id", "signup_ts"]},
+    "users": {"users": ["user_id", "signup_ts", "city_tier", "age_band"], "orders": _ORDERS},
+    "acquisition": {"users": ["user_id", "signup_ts", "acquisition_channel"], "orders": _ORDERS,
+                    "shares": ["share_id", "share_ts", "mechanism"],
+                    "share_visits": ["share_id", "visit_ts", "signup_user_id", "first_order_id"]},
+}
+
+
 def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
-    """Every number, table and decision of chapter 1 for ``year`` against ``compare_year``."""
-    f = {"market": _market(con), "kpi": _kpis(con, year, compare_year),
-         "monthly": _monthly(con, year, compare_year), "tiers": _tiers(con, year, compare_year),
-         "ages": _ages(con, year, min_group_size),
-         "acquisition": _acquisition(con, year, min_group_size),
-         "mechanisms": _mechanisms(con, year, min_group_size)}
-    k, low = f["kpi"], f["tiers"]["low_share_change"]
-    f["keyfigures"] = [
-        keyfigures.figure("gmv", k["gmv"]["value"], "yuan", k["gmv"]["previous"]),
-        keyfigures.figure("orders", k["orders"]["value"], "count", k["orders"]["previous"]),
-        keyfigures.figure("new_users", k["new_users"]["value"], "count", k["new_users"]["previous"]),
-        keyfigures.figure("buyers", k["buyers"]["value"], "count", k["buyers"]["previous"]),
-        keyfigures.figure("fission_share", f["acquisition"]["fission_share"], "rate"),
-        keyfigures.figure("fission_cac", f["acquisition"]["fission_cac"], "yuan"),
-        keyfigures.figure("low_tier_share", f["tiers"]["low_share"], "rate",
-                          f["tiers"]["low_share_prev"], lo=low["lo"], hi=low["hi"],
-                          significant=low["significant"]),
-    ]
+    """Every number, table and decision of chapter 1 for ``year`` against ``compare_year``
+    (of the sections the data can build: ``missing`` names the others)."""
+    missing = coverage.gaps(con, NEEDS)
+    f = {"missing": missing}
+    figs = []
+    if "market" not in missing:
+        f["market"] = _market(con)
+    if "kpi" not in missing:
+        f["kpi"], f["monthly"] = _kpis(con, year, compare_year), _monthly(con, year, compare_year)
+        k = f["kpi"]
+        figs += [keyfigures.figure(m, k[m]["value"], "yuan" if m == "gmv" else "count", k[m]["previous"])
+                 for m in ("gmv", "orders", "new_users", "buyers")]
+    if "users" not in missing:
+        f["tiers"], f["ages"] = _tiers(con, year, compare_year), _ages(con, year, min_group_size)
+        low = f["tiers"]["low_share_change"]
+        figs.append(keyfigures.figure("low_tier_share", f["tiers"]["low_share"], "rate",
+                                      f["tiers"]["low_share_prev"], lo=low["lo"], hi=low["hi"],
+                                      significant=low["significant"]))
+    if "acquisition" not in missing:
+        f["acquisition"] = _acquisition(con, year, min_group_size)
+        f["mechanisms"] = _mechanisms(con, year, min_group_size)
+        figs += [keyfigures.figure("fission_share", f["acquisition"]["fission_share"], "rate"),
+                 keyfigures.figure("fission_cac", f["acquisition"]["fission_cac"], "yuan")]
+    order = ["gmv", "orders", "new_users", "buyers", "fission_share", "fission_cac", "low_tier_share"]
+    f["keyfigures"] = sorted(figs, key=lambda k: order.index(k["id"]))
     return f
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import keyfigures
+from .. import coverage, keyfigures
 from ..metrics import funnel, overview, privacy
 from ..metrics import platforms as pm
 
@@ -165,19 +165,43 @@ def _budget(con, year, compare_year) -> dict:
             "concave": cv[cv.concave].channel.tolist(), "linear": cv[~cv.concave].channel.tolist()}
 
 
-def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
-    """Every number, table and decision of chapter 4 for ``year`` against ``compare_year``."""
-    f = {"year": int(year), "platforms": _platforms(con, year, compare_year, min_group_size),
-         "kol": _kol(con, year, min_group_size), "live": _live(con, year, min_group_size),
-         "budget": _budget(con, year, compare_year)}
-    k, lv, b, p = f["kol"], f["live"], f["budget"], f["platforms"]
-    t = k["total"]
-    f["keyfigures"] = [
-        keyfigures.figure("social_gmv", p["gmv_total"], "yuan", p["gmv_total_prev"]),
-        keyfigures.figure("kol_incremental", t["inc_users"], "count"),
-        keyfigures.figure("kol_cpa", t["cpa"], "yuan"),
-        keyfigures.figure("live_gmv", lv["gmv"], "yuan"),
-        keyfigures.figure("budget_gain", b["gain_rel"], "rate"),
-    ]
-    return f
+_USERS = ["user_id", "signup_ts", "acquisition_channel"]
+_ORDERS = ["order_id", "user_id", "order_ts", "status"]
+_KOLS = ["kol_id", "tier", "followers"]
+#: the tables and columns each section needs (fission.coverage); campaigns and group_members
+#: are optional to the platform funnel and cost ledger (read only when present)
+NEEDS = {
+    "platforms": {"shares": ["share_id", "user_id", "share_ts", "platform", "mechanism"],
+                  "share_visits": ["visit_id", "share_id", "visit_ts", "signup_user_id", "first_order_id"],
+                  "users": _USERS,
+                  "orders": [*_ORDERS, "gmv", "discount", "group_id", "campaign_id"]},
+    "kol": {"campaigns": ["campaign_id", "type", "platform", "kol_id", "start_ts", "end_ts", "cost"],
+            "kols": _KOLS, "users": _USERS, "orders": [*_ORDERS, "gmv", "campaign_id"]},
+    "live": {"live_sessions": ["live_id", "kol_id", "platform", "start_ts", "end_ts", "viewers"],
+             "kols": _KOLS, "users": _USERS, "orders": [*_ORDERS, "gmv", "live_id"]},
+    "budget": {"campaigns": ["type", "start_ts", "cost"], "users": _USERS,
+               "orders": [*_ORDERS, "discount", "group_id"]},
+}
 
+
+def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
+    """Every number, table and decision of chapter 4 for ``year`` against ``compare_year``
+    (of the sections the data can build: ``missing`` names the others)."""
+    missing = coverage.gaps(con, NEEDS)
+    f = {"year": int(year), "missing": missing}
+    figs = []
+    if "platforms" not in missing:
+        f["platforms"] = p = _platforms(con, year, compare_year, min_group_size)
+        figs.append(keyfigures.figure("social_gmv", p["gmv_total"], "yuan", p["gmv_total_prev"]))
+    if "kol" not in missing:
+        f["kol"] = k = _kol(con, year, min_group_size)
+        figs += [keyfigures.figure("kol_incremental", k["total"]["inc_users"], "count"),
+                 keyfigures.figure("kol_cpa", k["total"]["cpa"], "yuan")]
+    if "live" not in missing:
+        f["live"] = lv = _live(con, year, min_group_size)
+        figs.append(keyfigures.figure("live_gmv", lv["gmv"], "yuan"))
+    if "budget" not in missing:
+        f["budget"] = b = _budget(con, year, compare_year)
+        figs.append(keyfigures.figure("budget_gain", b["gain_rel"], "rate"))
+    f["keyfigures"] = figs
+    return f

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import keyfigures
+from .. import coverage, keyfigures
 from ..metrics import recommend as rm
 from ..metrics._sql import data_end, query, require
 from ..metrics.experiments import change_ci
@@ -210,46 +210,71 @@ def _agreement(off: dict, on: dict) -> dict:
             "same_top": off["lead"][OFFLINE_KEY]["top"] == on["lead"]["top"]}
 
 
+_ORDERS = {"orders": ["order_id", "user_id", "order_ts", "status"],
+           "order_items": ["order_id", "item_id"]}
+_OFFLINE = {"events": ["user_id", "item_id", "ts", "event_type"], **_ORDERS,
+            "users": ["user_id", "referrer_user_id"]}
+_ONLINE = {"events": ["user_id", "item_id", "ts", "event_type", "algo_variant"], **_ORDERS}
+#: the tables and columns each section needs (fission.coverage): with partial data the sections
+#: whose needs are met are built, the others replaced by a notice
+NEEDS = {
+    "offline": _OFFLINE, "beyond": _OFFLINE, "segments": _OFFLINE,
+    "online": _ONLINE,
+    "agreement": {**_OFFLINE, "events": _ONLINE["events"]},
+}
+
+
 def facts(con, year: int, compare_year: int, min_group_size: int = 50,
           max_users: int = MAX_USERS, n_boot: int = N_BOOT,
           max_train_users: int = MAX_TRAIN_USERS) -> dict:
     """Every number, table and decision of chapter 5 for ``year`` (``compare_year`` for the
-    online CTR's change). ``min_group_size``: a segment of fewer evaluated users is not shown."""
-    off = _offline(con, year, max_users, n_boot, max_train_users)
-    on = _online(con, year)
-    try:
-        prev = rm.online_ab(con, f"{int(compare_year)}-01-01", f"{int(compare_year) + 1}-01-01",
-                            control=CONTROL)
-    except ValueError:          # no recommendation impressions last year
-        prev = None
-    hidden = 0
-    for s in ("new", "returning"):
-        if off[f"users_{s}"] < min_group_size:
-            hidden += 1
-            off["segment_lead"].pop(s, None)
-            off["segments"] = off["segments"].iloc[0:0]
-    # the year's CTR against last year's; the same users appear in both years, which makes the
-    # independent-samples interval slightly wide (conservative)
-    chg = {k: (change_ci(on[k], on[f"{k}_se"], prev[k], prev[f"{k}_se"]) if prev else None)
-           for k in ("ctr", "conversion")}
-    off_top = off["lead"][OFFLINE_KEY]
-    on_top = on["lead"]
-    best = on["rows"].set_index("algo").loc[on_top["top"]]
-    f = {"year": int(year), "offline": off, "online": on, "agreement": _agreement(off, on),
-         "segments_hidden": hidden,
-         "yoy": {k: (None if v is None else {"prev": v["prev"], "diff": v["change"], "lo": v["ci_lo"],
-                                             "hi": v["ci_hi"], "significant": v["significant"]})
-                 for k, v in chg.items()}}
-    f["keyfigures"] = [
-        keyfigures.figure("rec_ctr", on["ctr"], "rate", prev["ctr"] if prev else None,
-                          lo=chg["ctr"]["ci_lo"] if prev else None, hi=chg["ctr"]["ci_hi"] if prev else None,
-                          significant=chg["ctr"]["significant"] if prev else None, digits=2),
-        keyfigures.figure("best_ctr_lift", best.ctr_lift if on_top["top"] != CONTROL else None, "rate"),
-        keyfigures.figure("offline_ndcg", off_top["top_value"], "num", digits=3),
-        keyfigures.figure("click_conversion", on["conversion"], "rate",
-                          prev["conversion"] if prev else None,
-                          lo=chg["conversion"]["ci_lo"] if prev else None,
-                          hi=chg["conversion"]["ci_hi"] if prev else None,
-                          significant=chg["conversion"]["significant"] if prev else None),
-    ]
+    online CTR's change), of the sections the data can build (``missing`` names the others).
+    ``min_group_size``: a segment of fewer evaluated users is not shown."""
+    missing = coverage.gaps(con, NEEDS)
+    f = {"missing": missing, "year": int(year)}
+    figs = []
+    if "offline" not in missing:        # offline, beyond and segments need the same data
+        off = f["offline"] = _offline(con, year, max_users, n_boot, max_train_users)
+        hidden = 0
+        for s in ("new", "returning"):
+            if off[f"users_{s}"] < min_group_size:
+                hidden += 1
+                off["segment_lead"].pop(s, None)
+                off["segments"] = off["segments"].iloc[0:0]
+        f["segments_hidden"] = hidden
+    if "online" not in missing:
+        on = f["online"] = _online(con, year)
+        try:
+            prev = rm.online_ab(con, f"{int(compare_year)}-01-01", f"{int(compare_year) + 1}-01-01",
+                                control=CONTROL)
+        except ValueError:          # no recommendation impressions last year
+            prev = None
+        # the year's CTR against last year's; the same users appear in both years, which makes
+        # the independent-samples interval slightly wide (conservative)
+        chg = {k: (change_ci(on[k], on[f"{k}_se"], prev[k], prev[f"{k}_se"]) if prev else None)
+               for k in ("ctr", "conversion")}
+        f["yoy"] = {k: (None if v is None else {"prev": v["prev"], "diff": v["change"], "lo": v["ci_lo"],
+                                                "hi": v["ci_hi"], "significant": v["significant"]})
+                    for k, v in chg.items()}
+        on_top = on["lead"]
+        best = on["rows"].set_index("algo").loc[on_top["top"]]
+        figs += [
+            keyfigures.figure("rec_ctr", on["ctr"], "rate", prev["ctr"] if prev else None,
+                              lo=chg["ctr"]["ci_lo"] if prev else None,
+                              hi=chg["ctr"]["ci_hi"] if prev else None,
+                              significant=chg["ctr"]["significant"] if prev else None, digits=2),
+            keyfigures.figure("best_ctr_lift", best.ctr_lift if on_top["top"] != CONTROL else None,
+                              "rate"),
+            keyfigures.figure("click_conversion", on["conversion"], "rate",
+                              prev["conversion"] if prev else None,
+                              lo=chg["conversion"]["ci_lo"] if prev else None,
+                              hi=chg["conversion"]["ci_hi"] if prev else None,
+                              significant=chg["conversion"]["significant"] if prev else None)]
+    if "offline" not in missing:
+        figs.append(keyfigures.figure("offline_ndcg", f["offline"]["lead"][OFFLINE_KEY]["top_value"],
+                                      "num", digits=3))
+    if "agreement" not in missing:
+        f["agreement"] = _agreement(f["offline"], f["online"])
+    order = ["rec_ctr", "best_ctr_lift", "offline_ndcg", "click_conversion"]
+    f["keyfigures"] = sorted(figs, key=lambda k: order.index(k["id"]))
     return f

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .. import keyfigures
+from .. import coverage, keyfigures
 from ..metrics import experiments, ltv, membership, privacy, retention, survival
 
 CHURN_DAYS = 90
@@ -167,6 +167,7 @@ def _ltv(con, min_group_size) -> dict:
     values = lt.customer_values.clv.to_numpy(float)
     pos = values[values > 0]
     edges = np.logspace(np.log10(max(pos.min(), 1.0)), np.log10(pos.max()), 41)
+    edges[-1] = pos.max()          # 10**log10(x) may fall below x: the largest value would be lost
     counts, _ = np.histogram(pos, bins=edges)
     seg, hidden = privacy.suppress_small(lt.by_segment, "customers", min_group_size)
     seg = seg.rename(columns={"acquisition_channel": "channel"}).sort_values("clv", ascending=False,
@@ -201,19 +202,48 @@ def _ab(con, min_group_size) -> dict:
             "vr_min": float(ab.variance_reduction.min()), "vr_max": float(ab.variance_reduction.max())}
 
 
+_ORDERS = ["user_id", "order_ts", "status"]
+#: the tables and columns each section needs (fission.coverage): with partial data the sections
+#: whose needs are met are built, the others replaced by a notice. The cohort section's
+#: sign-up → buyer funnel table comes from the survival section and is shown only with it.
+NEEDS = {
+    "cohort": {"users": ["user_id", "signup_ts", "acquisition_channel"], "orders": _ORDERS},
+    "survival": {"users": ["user_id", "signup_ts", "acquisition_channel", "city_tier", "age_band",
+                           "gender", "is_member", "member_since"], "orders": _ORDERS},
+    "membership": {"users": ["user_id", "signup_ts", "is_member", "member_since"],
+                   "orders": _ORDERS + ["gmv"]},
+    "ltv": {"users": ["user_id", "acquisition_channel"], "orders": _ORDERS + ["gmv"]},
+    "ab": {"experiments": ["experiment_id", "name", "primary_metric", "start_ts", "end_ts"],
+           "assignments": ["experiment_id", "user_id", "variant"], "orders": _ORDERS},
+}
+
+
 def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
-    f = {"cohort": _cohort(con, year, compare_year, min_group_size),
-         "channels": _channels(con, year, compare_year, min_group_size),
-         "survival": _survival(con, min_group_size), "cox": _cox(con),
-         "membership": _membership(con, min_group_size), "ltv": _ltv(con, min_group_size),
-         "ab": _ab(con, min_group_size)}
-    m3, bt = f["cohort"]["m3"], f["ltv"]["backtest"]["total"]
-    f["keyfigures"] = [
-        keyfigures.figure("m3", m3["retention"], "rate", m3["compare_retention"],
-                          lo=m3["diff_lo"], hi=m3["diff_hi"], significant=m3["significant"]),
-        keyfigures.figure("clv_median", f["ltv"]["median"], "yuan"),
-        keyfigures.figure("clv_error", bt["purchases_error"], "rate"),
-        keyfigures.figure("member_ratio", f["membership"]["orders"]["ratio"], "ratio", digits=2),
-        keyfigures.figure("ab_significant", f["ab"]["significant"], "count", digits=0),
-    ]
+    """Every number, table and decision of chapter 6 for ``year`` against ``compare_year``
+    (of the sections the data can build: ``missing`` names the others)."""
+    missing = coverage.gaps(con, NEEDS)
+    f = {"missing": missing}
+    figs = []
+    if "cohort" not in missing:
+        f["cohort"] = _cohort(con, year, compare_year, min_group_size)
+        f["channels"] = _channels(con, year, compare_year, min_group_size)
+        m3 = f["cohort"]["m3"]
+        figs.append(keyfigures.figure("m3", m3["retention"], "rate", m3["compare_retention"],
+                                      lo=m3["diff_lo"], hi=m3["diff_hi"], significant=m3["significant"]))
+    if "survival" not in missing:
+        f["survival"], f["cox"] = _survival(con, min_group_size), _cox(con)
+    if "membership" not in missing:
+        f["membership"] = _membership(con, min_group_size)
+        figs.append(keyfigures.figure("member_ratio", f["membership"]["orders"]["ratio"], "ratio",
+                                      digits=2))
+    if "ltv" not in missing:
+        f["ltv"] = _ltv(con, min_group_size)
+        err = f["ltv"]["backtest"]["total"]["purchases_error"]
+        figs += [keyfigures.figure("clv_median", f["ltv"]["median"], "yuan"),
+                 keyfigures.figure("clv_error", err, "rate")]
+    if "ab" not in missing:
+        f["ab"] = _ab(con, min_group_size)
+        figs.append(keyfigures.figure("ab_significant", f["ab"]["significant"], "count", digits=0))
+    order = ["m3", "clv_median", "clv_error", "member_ratio", "ab_significant"]
+    f["keyfigures"] = sorted(figs, key=lambda k: order.index(k["id"]))
     return f

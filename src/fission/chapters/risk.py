@@ -7,7 +7,7 @@ risk register's likelihood × impact matrix and what changed since the previous 
 """
 from __future__ import annotations
 
-from .. import keyfigures
+from .. import coverage, keyfigures
 from ..metrics import privacy
 from ..metrics import risk as R
 
@@ -65,29 +65,50 @@ def _register(con) -> dict:
             "top": rows.iloc[0][["risk_id", "area", "score"]].to_dict() if len(rows) else None}
 
 
+#: the tables and columns each section needs (fission.coverage): with partial data the sections
+#: whose needs are met are built, the others replaced by a notice. The rewards, tickets and
+#: risk_register tables are optional (the sections say what they cannot check without them).
+NEEDS = {
+    "fraud": {"users": ["user_id", "signup_ts", "device_hash", "referrer_user_id"],
+              "orders": ["user_id", "status"]},
+    "consumer": {"orders": ["order_id", "order_ts", "delivered_ts", "channel"],
+                 "order_items": ["order_id", "item_id"], "items": ["item_id", "category"],
+                 "returns": ["order_id", "no_reason_7d", "approved", "requested_ts"]},
+    "privacy": {"users": ["device_hash"]},
+}
+
+
 def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
-    """Every number, table and decision of chapter 9 for ``year`` against ``compare_year``."""
-    fr = _fraud(con, year, compare_year)
+    """Every number, table and decision of chapter 9 for ``year`` against ``compare_year``
+    (of the sections the data can build: ``missing`` names the others)."""
+    missing = coverage.gaps(con, NEEDS)
+    f = {"year": int(year), "missing": missing}
     rw, hidden = _rewards(con, year, min_group_size)
-    fr["loss_share"] = (fr["loss"]["amount"] / rw["total"]
-                        if rw["available"] and fr["loss"]["basis"] == "rewards" and rw["total"] else None)
-    sd = R.seven_day(con, year, compare_year)
-    refund = R.refund_tickets(con, year)
-    f = {"year": int(year), "fraud": fr, "rewards": rw, "seven_day": sd,
-         "refund": refund if refund is not None else {"tickets": 0},
-         "refund_time_recorded": False,
-         "privacy": {"min_group_size": int(min_group_size), "suppressed": int(hidden),
-                     **R.identifier_values(con)},
-         "register": _register(con)}
-    f["keyfigures"] = [
-        keyfigures.figure("flagged_accounts", fr["flagged"], "count", fr["flagged_prev"]),
-        keyfigures.figure("fraud_loss", fr["loss"]["amount"], "yuan", fr["loss_prev"]["amount"]),
-        keyfigures.figure("seven_day_rule", sd["rate"], "rate", sd["rate_prev"], lo=sd["change"]["lo"],
-                          hi=sd["change"]["hi"], significant=sd["change"]["significant"]),
-    ]
+    f["rewards"] = rw
+    figs = []
+    if "fraud" not in missing:
+        fr = f["fraud"] = _fraud(con, year, compare_year)
+        fr["loss_share"] = (fr["loss"]["amount"] / rw["total"] if rw["available"]
+                            and fr["loss"]["basis"] == "rewards" and rw["total"] else None)
+        figs += [keyfigures.figure("flagged_accounts", fr["flagged"], "count", fr["flagged_prev"]),
+                 keyfigures.figure("fraud_loss", fr["loss"]["amount"], "yuan",
+                                   fr["loss_prev"]["amount"])]
+    if "consumer" not in missing:
+        sd = f["seven_day"] = R.seven_day(con, year, compare_year)
+        refund = R.refund_tickets(con, year)
+        f["refund"] = refund if refund is not None else {"tickets": 0}
+        f["refund_time_recorded"] = False
+        figs.append(keyfigures.figure("seven_day_rule", sd["rate"], "rate", sd["rate_prev"],
+                                      lo=sd["change"]["lo"], hi=sd["change"]["hi"],
+                                      significant=sd["change"]["significant"]))
+    if "privacy" not in missing:
+        f["privacy"] = {"min_group_size": int(min_group_size), "suppressed": int(hidden),
+                        **R.identifier_values(con)}
+    f["register"] = _register(con)
     if rw["available"]:
-        f["keyfigures"].append(keyfigures.figure("beyond_cap", rw["beyond"]["rewards"], "count"))
+        figs.append(keyfigures.figure("beyond_cap", rw["beyond"]["rewards"], "count"))
     if f["register"]["available"]:
         reg = f["register"]
-        f["keyfigures"].append(keyfigures.figure("high_risks", reg["high"], "count", reg["high_prev"]))
+        figs.append(keyfigures.figure("high_risks", reg["high"], "count", reg["high_prev"]))
+    f["keyfigures"] = figs          # built in the published order
     return f

@@ -7,7 +7,7 @@ of the facts). Return rates are per delivered order with a complete 30-day windo
 """
 from __future__ import annotations
 
-from .. import keyfigures
+from .. import coverage, keyfigures
 from ..metrics import service as S
 from ..metrics.overview import diff_proportions
 
@@ -88,27 +88,50 @@ def _returns(con, year, compare_year) -> dict:
             "reasons": reasons, "rule": rule}
 
 
+_TICKETS = ["created_ts", "first_response_ts", "resolved_ts", "category", "channel", "csat",
+            "agent_id"]
+_RETURNS = ["return_id", "order_id", "reason", "no_reason_7d", "approved", "refund_amount",
+            "requested_ts"]
+#: the tables and columns each section needs (fission.coverage): with partial data the sections
+#: whose needs are met are built, the others replaced by a notice
+NEEDS = {
+    "tickets": {"tickets": _TICKETS},
+    "staffing": {"tickets": _TICKETS},
+    "returns": {"orders": ["order_id", "order_ts", "delivered_ts", "channel"],
+                "order_items": ["order_id", "item_id"], "items": ["item_id", "category"],
+                "returns": _RETURNS},
+    "reviews": {"reviews": ["order_id", "user_id", "rating", "review_ts"],
+                "orders": ["user_id", "order_ts", "status"], "returns": ["return_id", "order_id"]},
+}
+
+
 def facts(con, year: int, compare_year: int, min_group_size: int = 50,
           target: float = 0.8, target_minutes: float = 60.0) -> dict:
-    """Every number, table and decision of chapter 7 for ``year`` against ``compare_year``;
-    ``target`` of first responses within ``target_minutes`` is the staffing plan's goal."""
-    t = _tickets(con, year, compare_year)
-    st = _staffing(con, year, compare_year, target, target_minutes)
-    rt = _returns(con, year, compare_year)
-    rv = S.reviews(con, year)
-    f = {"year": int(year), "tickets": t, "staffing": st, "returns": rt, "reviews": rv,
-         "min_group_size": min_group_size}
-    c, p, ch = t["cur"], t["prev"], t["change"]
-    d11 = st["events"][-1]
-    f["keyfigures"] = [
-        keyfigures.figure("within_1h", c["within_1h_rate"], "rate", p["within_1h_rate"],
-                          lo=ch["within_1h"]["lo"], hi=ch["within_1h"]["hi"],
-                          significant=ch["within_1h"]["significant"]),
-        keyfigures.figure("csat", c["csat"], "num", p["csat"], digits=2,
-                          significant=t["csat_change"]["significant"]),
-        keyfigures.figure("return_rate", rt["rate"], "rate", rt["rate_prev"], lo=rt["change"]["lo"],
-                          hi=rt["change"]["hi"], significant=rt["change"]["significant"]),
-        keyfigures.figure("seven_day_compliance", rt["rule"]["compliance"], "rate"),
-        keyfigures.figure("peak_agents", d11["max_agents"], "count"),
-    ]
+    """Every number, table and decision of chapter 7 for ``year`` against ``compare_year``
+    (of the sections the data can build: ``missing`` names the others); ``target`` of first
+    responses within ``target_minutes`` is the staffing plan's goal."""
+    missing = coverage.gaps(con, NEEDS)
+    f = {"missing": missing, "year": int(year), "min_group_size": min_group_size}
+    figs = []
+    if "tickets" not in missing:
+        t = f["tickets"] = _tickets(con, year, compare_year)
+        c, p, ch = t["cur"], t["prev"], t["change"]
+        figs += [keyfigures.figure("within_1h", c["within_1h_rate"], "rate", p["within_1h_rate"],
+                                   lo=ch["within_1h"]["lo"], hi=ch["within_1h"]["hi"],
+                                   significant=ch["within_1h"]["significant"]),
+                 keyfigures.figure("csat", c["csat"], "num", p["csat"], digits=2,
+                                   significant=t["csat_change"]["significant"])]
+    if "staffing" not in missing:
+        st = f["staffing"] = _staffing(con, year, compare_year, target, target_minutes)
+        figs.append(keyfigures.figure("peak_agents", st["events"][-1]["max_agents"], "count"))
+    if "returns" not in missing:
+        rt = f["returns"] = _returns(con, year, compare_year)
+        figs += [keyfigures.figure("return_rate", rt["rate"], "rate", rt["rate_prev"],
+                                   lo=rt["change"]["lo"], hi=rt["change"]["hi"],
+                                   significant=rt["change"]["significant"]),
+                 keyfigures.figure("seven_day_compliance", rt["rule"]["compliance"], "rate")]
+    if "reviews" not in missing:
+        f["reviews"] = S.reviews(con, year)
+    order = ["within_1h", "csat", "return_rate", "seven_day_compliance", "peak_agents"]
+    f["keyfigures"] = sorted(figs, key=lambda k: order.index(k["id"]))
     return f

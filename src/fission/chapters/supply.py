@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .. import keyfigures
+from .. import coverage, keyfigures
 from ..metrics import supply as M
 from ..metrics.experiments import SPRING_FESTIVAL
 from ..metrics.overview import diff_proportions
@@ -120,26 +120,52 @@ def _logistics(con, year, compare_year, late_days) -> dict:
             "slowest": carriers.iloc[-1].level, "slowest_days": float(carriers.iloc[-1].coef)}
 
 
+_ORDERS = ["order_id", "order_ts", "status", "warehouse_id"]
+_DEMAND = {"orders": _ORDERS, "order_items": ["order_id", "item_id", "qty"],
+           "items": ["item_id", "category"], "inventory": ["snapshot_date", "item_id", "warehouse_id"]}
+#: the tables and columns each section needs (fission.coverage): with partial data the sections
+#: whose needs are met are built, the others replaced by a notice
+NEEDS = {
+    "suppliers": {"purchase_orders": ["supplier_id", "item_id", "qty", "defect_qty", "ordered_ts",
+                                      "promised_ts", "received_ts"],
+                  "suppliers": ["supplier_id", "category", "region"]},
+    "inventory": {**_DEMAND, "inventory": ["snapshot_date", "item_id", "warehouse_id", "on_hand",
+                                           "on_order"],
+                  "purchase_orders": ["item_id", "ordered_ts", "received_ts"]},
+    "forecast": _DEMAND,
+    "logistics": {"orders": ["order_id", "user_id", "order_ts", "carrier", "warehouse_id",
+                             "shipped_ts", "delivered_ts"],
+                  "users": ["user_id", "city_tier", "province"]},
+}
+
+
 def facts(con, year: int, compare_year: int, min_group_size: int = 50,
           service_level: float = 0.95, late_days: float = 4.0) -> dict:
-    """Every number, table and decision of chapter 8 for ``year`` against ``compare_year``;
-    ``service_level`` is the reorder policy's target, ``late_days`` the transit time after
-    which a delivery counts as late."""
-    demand = M.weekly_demand(con)
-    f = {"year": int(year), "suppliers": _suppliers(con, year, compare_year),
-         "inventory": _inventory(con, year, service_level, demand),
-         "forecast": _forecast(con, demand),
-         "logistics": _logistics(con, year, compare_year, late_days)}
-    s, i, lg = f["suppliers"], f["inventory"], f["logistics"]
-    f["keyfigures"] = [
-        keyfigures.figure("supplier_late", s["late_rate"], "rate", s["late_prev"],
-                          lo=s["late_change"]["lo"], hi=s["late_change"]["hi"],
-                          significant=s["late_change"]["significant"]),
-        keyfigures.figure("suppliers_priority", s["both_flagged"], "count"),
-        keyfigures.figure("stockout_rate", i["stockout_rate"], "rate"),
-        keyfigures.figure("forecast_wape", f["forecast"]["total"]["wape_model"], "rate"),
-        keyfigures.figure("late_delivery", lg["late_rate"], "rate", lg["late_prev"],
-                          lo=lg["late_change"]["lo"], hi=lg["late_change"]["hi"],
-                          significant=lg["late_change"]["significant"]),
-    ]
+    """Every number, table and decision of chapter 8 for ``year`` against ``compare_year``
+    (of the sections the data can build: ``missing`` names the others); ``service_level`` is
+    the reorder policy's target, ``late_days`` the transit time after which a delivery counts
+    as late."""
+    missing = coverage.gaps(con, NEEDS)
+    f = {"year": int(year), "missing": missing}
+    figs = []
+    if "suppliers" not in missing:
+        s = f["suppliers"] = _suppliers(con, year, compare_year)
+        figs += [keyfigures.figure("supplier_late", s["late_rate"], "rate", s["late_prev"],
+                                   lo=s["late_change"]["lo"], hi=s["late_change"]["hi"],
+                                   significant=s["late_change"]["significant"]),
+                 keyfigures.figure("suppliers_priority", s["both_flagged"], "count")]
+    # weekly demand feeds both the inventory and the forecast sections: computed once
+    demand = (M.weekly_demand(con) if not {"inventory", "forecast"} <= set(missing) else None)
+    if "inventory" not in missing:
+        f["inventory"] = _inventory(con, year, service_level, demand)
+        figs.append(keyfigures.figure("stockout_rate", f["inventory"]["stockout_rate"], "rate"))
+    if "forecast" not in missing:
+        f["forecast"] = _forecast(con, demand)
+        figs.append(keyfigures.figure("forecast_wape", f["forecast"]["total"]["wape_model"], "rate"))
+    if "logistics" not in missing:
+        lg = f["logistics"] = _logistics(con, year, compare_year, late_days)
+        figs.append(keyfigures.figure("late_delivery", lg["late_rate"], "rate", lg["late_prev"],
+                                      lo=lg["late_change"]["lo"], hi=lg["late_change"]["hi"],
+                                      significant=lg["late_change"]["significant"]))
+    f["keyfigures"] = figs          # built in the published order
     return f

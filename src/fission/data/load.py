@@ -62,7 +62,32 @@ def connect(data_dir: str | Path, memory_limit: str | None = "4GB",
         files = table_files(data_dir, name)
         if files:
             con.execute(f'CREATE VIEW "{name}" AS SELECT * FROM {scan_sql(files)}')
+    lit = lambda x: "'" + str(x).replace("'", "''") + "'"  # noqa: E731 - a view takes no parameters
+    rows = [f"({lit(t)}, {lit(c)})" for t, cols in sorted(unavailable_columns(data_dir).items())
+            for c in sorted(cols)]
+    con.execute(f"CREATE VIEW {UNAVAILABLE} AS SELECT * FROM (VALUES {', '.join(rows) or '(NULL, NULL)'}) "
+                "v(table_name, column_name) WHERE table_name IS NOT NULL")
     return con
+
+
+#: the view naming the columns a mapping filled with placeholders or left empty: present for the
+#: contract, absent for the analyses (fission.coverage)
+UNAVAILABLE = "_unavailable_columns"
+
+
+def unavailable_columns(data_dir: str | Path) -> dict[str, set[str]]:
+    """Columns that are not really in the data: those the mapping (manifest ``mapping``)
+    filled with placeholders or left null because the export does not have them."""
+    import json
+    m = Path(data_dir) / "manifest.json"
+    if not m.exists():
+        return {}
+    try:
+        tables = (json.loads(m.read_text(encoding="utf-8")).get("mapping") or {}).get("tables") or {}
+    except ValueError:
+        return {}
+    return {t: set((r.get("columns") or {}).get("filled") or {}) | set((r.get("columns") or {}).get("absent") or [])
+            for t, r in tables.items()}
 
 
 def has_table(con: duckdb.DuckDBPyConnection, name: str) -> bool:

@@ -80,6 +80,8 @@ def rfm_summary(con: duckdb.DuckDBPyConnection, observation_end=None, statuses=(
         # md5, not hash(): the same users on every engine (fission.engine)
         sql = (f"SELECT * FROM ({sql}) ORDER BY md5(CAST(user_id + {int(seed)} AS VARCHAR)), "
                f"user_id LIMIT {int(max_users)}")
+    else:           # a fixed row order: the fits' sums (and so the last digits) follow it
+        sql = f"SELECT * FROM ({sql}) ORDER BY user_id"
     df = query(con, sql)
     df.attrs["observation_end"] = str(end)
     df.attrs["calibration_days"] = calibration_days

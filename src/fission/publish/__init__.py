@@ -49,7 +49,7 @@ def publish_edition(edition, manifest: dict, engine: str = "auto", build: Path |
     beside the last complete report instead, unless ``publish_partial``."""
     from ..cover import cover
     from ..paths import build_dir, output_dir
-    from .bind import bind, present_chapters
+    from .bind import bind, dropped_chapters, present_chapters
 
     build = Path(build or build_dir(edition.place))
     output = Path(output or output_dir(edition.place))
@@ -58,7 +58,9 @@ def publish_edition(edition, manifest: dict, engine: str = "auto", build: Path |
         raise PublishError(f"no chapter of edition {edition.edition} has been built in {build}; "
                            f"nothing published (the report in {output} is unchanged). "
                            "Run `fission run` first and see its summary")
-    missing = [ch for ch in edition.chapters if ch not in present_chapters(edition, build)]
+    # chapters dropped for lack of data are not failures: the book is complete without them
+    shown = set(present_chapters(edition, build)) | set(dropped_chapters(edition, build))
+    missing = [ch for ch in edition.chapters if ch not in shown]
     if missing and not publish_partial:
         print(f"[publish] warning: {len(missing)} chapter(s) missing ({', '.join(missing)}): "
               f"this book goes to {output.name}-partial/; the complete report in {output} is kept "

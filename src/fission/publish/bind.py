@@ -24,6 +24,7 @@ from typing import Any
 import nbformat
 import yaml
 
+from ..chapters import OUTLINE
 from ..cover import cover_markdown
 from ..notebook import read_facts
 from ..paths import REPORT
@@ -34,10 +35,28 @@ from .brief import appendix_qmd
 BOOK = "book"
 
 
-def present_chapters(edition, build: Path) -> list[str]:
+def built_chapters(edition, build: Path) -> list[str]:
     """The edition's chapters that have an executed notebook and its facts, in book order."""
     return [c for c in edition.chapters
             if (build / f"{c}.ipynb").exists() and (build / f"{c}.facts.json").exists()]
+
+
+def is_empty(chapter: str, facts: dict) -> bool:
+    """A chapter whose every section lacks its data (fission.coverage): left out of the book."""
+    from ..coverage import chapter_needs
+    needs = chapter_needs(chapter) if chapter in OUTLINE else {}
+    return bool(needs) and set(needs) <= set(facts.get("missing") or {})
+
+
+def dropped_chapters(edition, build: Path) -> list[str]:
+    """Built chapters left out because the edition has none of the data they need."""
+    return [c for c in built_chapters(edition, build) if is_empty(c, read_facts(build, c))]
+
+
+def present_chapters(edition, build: Path) -> list[str]:
+    """The chapters the book shows: built, and with at least one section of data."""
+    dropped = set(dropped_chapters(edition, build))
+    return [c for c in built_chapters(edition, build) if c not in dropped]
 
 
 def _set_options(source: str, opts: dict[str, str]) -> str:
@@ -90,6 +109,8 @@ def bind_notebook(nb, words: Words, facts: dict):
                 out["data"]["text/markdown"] = words.heading(meta["key"], facts)
             elif kind == "text":
                 out["data"]["text/markdown"] = words.render(f"text.{meta['key']}", facts)
+            elif kind == "notice":
+                out["data"]["text/markdown"] = words.missing_notice(facts["missing"][meta["key"]])
             elif kind in ("figure", "table"):
                 if opts:   # cell options label one output per cell
                     raise WordsError(f"{words.where}: {opts['label']} and {meta['label']} are "
@@ -114,11 +135,14 @@ def index_qmd(edition, build: Path, chapters: list[str], cover: dict, common: Wo
     and the notes on the data."""
     from .brief import brief_markdown
     r = lambda key: common.render(f"report.{key}")  # noqa: E731
-    missing = [c for c in edition.chapters if c not in chapters]
+    dropped = dropped_chapters(edition, build)
+    missing = [c for c in edition.chapters if c not in chapters and c not in dropped]
     notes = ""
+    title = lambda c: str(common.common.get("chapter_titles", {}).get(c, c))  # noqa: E731
     if missing:
-        titles = [str(common.common.get("chapter_titles", {}).get(c, c)) for c in missing]
-        notes = "\n\n" + common.render("report.missing_chapters", titles=titles) + "\n"
+        notes = "\n\n" + common.render("report.missing_chapters", titles=[title(c) for c in missing]) + "\n"
+    if dropped:
+        notes += "\n\n" + common.render("report.chapters_dropped", titles=[title(c) for c in dropped]) + "\n"
     # no front-matter title: Quarto would number it as chapter 1 beside the unnumbered heading
     return (f"# {r('summary.title')} {{.unnumbered}}\n\n"
             f"{brief_markdown(edition, build, chapters, common, book_dir)}\n"
