@@ -107,13 +107,4 @@ def test_full_data_builds_every_section(sim):
 
 @pytest.mark.parametrize("section", list(SECTIONS))
 def test_words_render_without_a_section(sim, section):
-    from fission.words import Words
-    gone, _ = SECTIONS[section]
-    facts = {k: v for k, v in sim["facts"].items() if k not in gone}
-    facts["missing"] = {section: ["a_table"]}
-    others = [t for s, (_, texts) in SECTIONS.items() if s != section for t in texts]
-    edition = dict(edition="2025", year=2025, compare_year=2024, min_group_size=50, simulated=True)
-    for lang in ("zh", "en"):
-        w = Words("02_fission_elements", lang, {**edition, "language": lang})
-        for key in ("text.intro", "text.summary", "finding", *(f"text.{t}" for t in others)):
-            w.render(key, jsonable(facts))
+    words_check.render_without_section("02_fission_elements", sim["facts"], SECTIONS, section)

@@ -74,3 +74,18 @@ def _fact_strings(x) -> set[str]:
     elif isinstance(x, str) and CJK.search(x):
         out.add(x)
     return out
+
+
+def render_without_section(chapter: str, facts: dict, sections: dict, section: str) -> None:
+    """Render the texts outside the sections (intro, summary, finding) and those of every other
+    section from facts that lack ``section``. ``sections``: section → (facts keys it makes,
+    text keys it shows)."""
+    gone, _ = sections[section]
+    f = {k: v for k, v in facts.items() if k not in gone}
+    f["missing"] = {section: ["a_table"]}
+    others = [t for s, (_, texts) in sections.items() if s != section for t in texts]
+    edition = dict(edition="2025", year=2025, compare_year=2024, min_group_size=50, simulated=True)
+    for lang in ("zh", "en"):
+        w = Words(chapter, lang, {**edition, "language": lang})
+        for key in ("text.intro", "text.summary", "finding", *(f"text.{t}" for t in others)):
+            w.render(key, jsonable(f))
