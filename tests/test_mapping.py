@@ -413,3 +413,22 @@ def test_direct_table_value_map_miss_strict_and_quarantine(tmp_path):
     assert len(read(tmp_path / "q" / "users.parquet")) == len(u) - 2
     with pytest.raises(S.StagingError, match=r"(orders|shares|users)\.(user_id|referrer_user_id): foreign key"):
         S.stage(edition(src / "mapping.yaml", quarantine=True), root=tmp_path / "staged")
+
+
+def test_inspect_shows_what_online_retail_can_build(tmp_path, capsys):
+    """`fission inspect <mapping>`: placeholders are not data, so sections that need the
+    users' demographics, shares or events are listed with what they lack."""
+    from fission import cli
+    assert cli.main(["inspect", str(online_retail_mapping(tmp_path))]) == 0
+    out = capsys.readouterr().out
+    assert "01_industry_background  (1/4 sections)" in out
+    assert "users                  missing users.city_tier, users.age_band" in out
+    assert "kpi                    built" in out and "offline                missing events" in out
+    assert "fraud                  missing users.device_hash" in out
+
+
+def test_inspect_of_the_default_data_builds_everything(capsys, default_platform):
+    from fission import cli
+    assert cli.main(["inspect", str(default_platform[0])]) == 0
+    out = capsys.readouterr().out
+    assert "missing" not in out and "10_conclusions  (3/3 sections)" in out

@@ -56,8 +56,12 @@ def cmd_inspect(args) -> int:
         return 2
     with tempfile.TemporaryDirectory(prefix="fission-inspect-") as tmp:
         if src.is_file():                       # a mapping file: map the exports first
+            import json
+
             from .data.mapping import apply_mapping
-            apply_mapping(src, tmp, quarantine=True)
+            report = apply_mapping(src, tmp, quarantine=True)
+            # as staging records it: the columns the mapping filled are not data
+            (Path(tmp) / "manifest.json").write_text(json.dumps({"mapping": report}, default=str))
             src = Path(tmp)
         print(f"coverage of {args.source or src}:")
         print(format_matrix(matrix(connect(src))))
