@@ -27,9 +27,8 @@ def chapter_facts(build: Path, chapters: list[str]) -> dict[str, dict]:
     return {ch: read_facts(build, ch) for ch in chapters}
 
 
-def kpi_rows(edition, facts: dict[str, dict], chapters: list[str]) -> list[dict]:
+def kpi_rows(facts: dict[str, dict], words: dict[str, Words]) -> list[dict]:
     """:func:`fission.scorecard.scorecard` rows, named by each chapter's words."""
-    words = {ch: _words(edition, chapters, ch) for ch in facts}
     return scorecard.scorecard(
         facts, lambda ch, fid: words[ch].render(f"keyfigures.{fid}", facts[ch]))
 
@@ -82,7 +81,8 @@ def brief_markdown(edition, build: Path, chapters: list[str], common: Words, boo
     facts = chapter_facts(build, chapters)
     if not any(f.get("keyfigures") for f in facts.values()):
         return f"*{common.render('report.summary.none')}*\n"
-    rows = kpi_rows(edition, facts, chapters)
+    words = {ch: _words(edition, chapters, ch) for ch in facts}
+    rows = kpi_rows(facts, words)
     by_id = {(r["chapter"], r["id"]): r for r in rows}
     msgs = [_message(m, by_id[(m["chapter"], m["id"])], lang) for m in scorecard.key_messages(rows)]
     parts = [common.render("report.brief.intro", n=len(msgs)), ""]
@@ -92,7 +92,7 @@ def brief_markdown(edition, build: Path, chapters: list[str], common: Words, boo
         parts.append("")
     # the chart: the key messages and each chapter's headline figure, where an interval exists
     # (census totals have none to show; they are in the scorecard)
-    shown = {(m["chapter"], m["id"]) for m in msgs} | {_headlines(rows)[ch] for ch in _headlines(rows)}
+    shown = {(m["chapter"], m["id"]) for m in msgs} | set(_headlines(rows).values())
     drawn = [r for r in rows if (r["chapter"], r["id"]) in shown and r["lo"] is not None]
     theme.use()
     fig = viz_brief.kpi_changes(drawn, common.entry("report.brief.chart"))
@@ -102,11 +102,9 @@ def brief_markdown(edition, build: Path, chapters: list[str], common: Words, boo
         parts += [f"![{common.render('report.brief.chart.caption')}]({CHART}){{width=85%}}", ""]
     parts += [f"**{lab['recommendations']}**", ""]
     if CONCLUSIONS in facts:
-        w = _words(edition, chapters, CONCLUSIONS)
-        parts += [w.render("brief.recommendations", facts[CONCLUSIONS]), ""]
+        parts += [words[CONCLUSIONS].render("brief.recommendations", facts[CONCLUSIONS]), ""]
     else:
         parts += [common.render("report.brief.no_recommendations"), ""]
-    words = {ch: _words(edition, chapters, ch) for ch in facts}
     parts += [f"**{lab['scorecard']}**", "",
               _scorecard_table(rows, facts, words, lab, lang),
               common.render("report.brief.appendix_note")]
