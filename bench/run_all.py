@@ -4,6 +4,7 @@ The 10-million-user figures take many minutes and ~100 M rows on disk; run them 
     python bench/bench_simulate.py --users 10000000 --out /tmp/fission-10m
     python bench/bench_validate.py /tmp/fission-10m
     python bench/bench_chapters.py --data /tmp/fission-10m
+    python bench/bench_staging.py /tmp/fission-10m --root /tmp/fission-staged --csv users --work /tmp/fission-csv
 """
 import shutil
 import subprocess

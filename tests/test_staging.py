@@ -183,3 +183,133 @@ def test_read_manifest_missing(tmp_path):
         S.read_manifest("nothing", root=tmp_path)
     with pytest.raises(FileNotFoundError):
         S.read_manifest(tmp_path / "nothing")
+
+
+# --- own Parquet that already conforms: referenced, not rewritten; validated once ---------------
+def conforming_dir(tmp_path) -> Path:
+    """A directory of Parquet files that have the contract's columns and types exactly: the
+    files staging writes from the small valid CSV dataset, copied out as the company's own."""
+    S.stage(edition(source="directory", path=make_valid(tmp_path / "csv", "csv")), root=tmp_path / "first")
+    out = tmp_path / "own"
+    out.mkdir()
+    for f in (tmp_path / "first" / "t").glob("*.parquet"):
+        (out / f.name).write_bytes(f.read_bytes())
+    return out
+
+
+def count_validate(monkeypatch) -> list:
+    calls = []
+    real = S.validate
+    monkeypatch.setattr(S, "validate", lambda *a, **kw: (calls.append(a[0]), real(*a, **kw))[1])
+    return calls
+
+
+def test_conforming_parquet_is_referenced_not_rewritten(tmp_path, monkeypatch):
+    src = conforming_dir(tmp_path)
+    before = snapshot(src)
+    calls = count_validate(monkeypatch)
+    m = S.stage(edition(source="directory", path=src), root=tmp_path / "staged")
+    d = tmp_path / "staged" / "t"
+    assert calls == [src]    # checked once, on the input; the staged links are not checked again
+    assert m["tables"] and {t["staged_as"] for t in m["tables"].values()} == {"referenced"}
+    for t in m["tables"].values():
+        for f in t["files"]:   # a link to the input file, no new Parquet written
+            assert (d / f).is_symlink() and (d / f).resolve() == (src / f).resolve()
+    assert [p for p in d.rglob("*.parquet") if not p.is_symlink()] == []
+    assert set(m["references"]) == {f for t in m["tables"].values() for f in t["files"]}
+    assert m["references"]["orders.parquet"]["size"] == (src / "orders.parquet").stat().st_size
+    assert snapshot(src) == before
+    # the fingerprint is the bytes': the same as the copy staged from the same bytes
+    assert m["fingerprint"] == S.read_manifest(tmp_path / "first" / "t")["fingerprint"] == S.fingerprint(d)
+    from fission.data.load import connect
+    assert connect(d).execute("SELECT count(*) FROM orders").fetchone()[0] == 4
+    # staging again swaps the old links out and deletes them, never what they point to
+    S.stage(edition(source="directory", path=src), root=tmp_path / "staged", force=True)
+    assert snapshot(src) == before and len(calls) == 2
+
+
+def test_non_conforming_file_is_still_converted(tmp_path, monkeypatch):
+    src = conforming_dir(tmp_path)
+    import duckdb
+    orders = (src / "orders.parquet").as_posix()
+    # order_id stored as INTEGER: accepted by the contract, but not the staged type (BIGINT)
+    duckdb.sql(f"COPY (SELECT * REPLACE (order_id::INTEGER AS order_id) FROM '{orders}') "
+               f"TO '{src / 'o.parquet'}' (FORMAT parquet)")
+    (src / "o.parquet").replace(src / "orders.parquet")
+    # pandas writes nanosecond timestamps (TIMESTAMP_NS) and an extra column: converted too
+    frames = valid_frames()
+    frames["tickets"].assign(note="x").to_parquet(src / "tickets.parquet", index=False)
+    calls = count_validate(monkeypatch)
+    m = S.stage(edition(source="directory", path=src), root=tmp_path / "staged")
+    d = tmp_path / "staged" / "t"
+    assert len(calls) == 1
+    assert m["tables"]["orders"]["staged_as"] == m["tables"]["tickets"]["staged_as"] == "converted"
+    assert m["tables"]["users"]["staged_as"] == "referenced"
+    assert not (d / "orders.parquet").is_symlink() and (d / "users.parquet").is_symlink()
+    assert "orders.parquet" not in m["references"] and "users.parquet" in m["references"]
+    typ = {r[0]: r[1] for r in duckdb.sql(f"DESCRIBE SELECT * FROM '{d / 'orders.parquet'}'").fetchall()}
+    assert typ["order_id"] == "BIGINT"
+    assert "note" not in pd.read_parquet(d / "tickets.parquet").columns
+
+
+def test_csv_source_is_validated_once(tmp_path, monkeypatch):
+    src = make_valid(tmp_path / "src", "csv")
+    calls = count_validate(monkeypatch)
+    m = S.stage(edition(source="directory", path=src), root=tmp_path / "staged")
+    assert calls == [src] and "references" not in m
+    assert {t["staged_as"] for t in m["tables"].values()} == {"converted"}
+
+
+def test_changed_input_after_staging_is_noticed(tmp_path, monkeypatch):
+    from fission.data.load import StagedDataChanged, connect
+    src = conforming_dir(tmp_path)
+    ed = edition(source="directory", path=src)
+    root = tmp_path / "staged"
+    m1 = S.stage(ed, root=root)
+    d = root / "t"
+    # a new value in a referenced file, written by the company after staging
+    import duckdb
+    users = (src / "users.parquet").as_posix()
+    duckdb.sql(f"COPY (SELECT * REPLACE (CASE WHEN user_id = 1 THEN '上海' ELSE province END AS province) "
+               f"FROM '{users}') TO '{src / 'u.parquet'}' (FORMAT parquet)")
+    (src / "u.parquet").replace(src / "users.parquet")
+    with pytest.raises(StagedDataChanged, match="users.parquet"):
+        connect(d)   # the chapters do not read data the fingerprint no longer describes
+    calls = count_validate(monkeypatch)
+    m2 = S.stage(ed, root=root)   # noticed: checked and staged again
+    assert len(calls) == 1 and m2["inputs"] != m1["inputs"]
+    assert m2["fingerprint"] != m1["fingerprint"]
+    assert connect(d).execute("SELECT province FROM users WHERE user_id = 1").fetchone()[0] == "上海"
+    assert S.stage(ed, root=root) == m2 and len(calls) == 1   # unchanged now: reused
+    # the same bytes touched (mtime only): re-checked, same fingerprint
+    import os
+    st = (src / "users.parquet").stat()
+    os.utime(src / "users.parquet", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    m3 = S.stage(ed, root=root)
+    assert len(calls) == 2 and m3["fingerprint"] == m2["fingerprint"]
+    # the input deleted: the link dangles, connect refuses, staging says what is missing
+    (src / "users.parquet").unlink()
+    with pytest.raises(StagedDataChanged, match="gone"):
+        connect(d)
+    with pytest.raises(S.StagingError, match="users"):
+        S.stage(ed, root=root)
+
+
+def test_input_changing_during_staging_fails(tmp_path, monkeypatch):
+    src = conforming_dir(tmp_path)
+    root = tmp_path / "staged"
+    S.stage(edition(source="directory", path=make_valid(tmp_path / "old", "csv")), root=root)
+    before = snapshot(root / "t")
+    real = S.validate
+
+    def export_still_running(*a, **kw):
+        out = real(*a, **kw)
+        with open(src / "orders.parquet", "ab") as fh:   # the file grows after the check
+            fh.write(b"\0")
+        return out
+    monkeypatch.setattr(S, "validate", export_still_running)
+    with pytest.raises(S.StagingError, match="changed while"):
+        S.stage(edition(source="directory", path=src), root=root)
+    assert snapshot(root / "t") == before
+    assert (src / "users.parquet").is_file()   # removing the failed build's links kept their targets
+    assert [p.name for p in root.iterdir() if ".tmp-" in p.name] == []

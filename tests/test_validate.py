@@ -142,6 +142,29 @@ def test_parts_directory(tmp_path):
     assert errs(V.validate(d)) == []
 
 
+def test_stats_give_the_stored_schema(tmp_path):
+    """Staging references Parquet whose stored schema is the staged one; the validator says
+    what it found: the columns and types, or None for CSV and for parts that differ."""
+    frames = valid_frames()
+    d = write({k: v for k, v in frames.items() if k not in ("orders", "tickets")}, tmp_path / "d")
+    (d / "orders").mkdir()
+    o = frames["orders"]
+    o.iloc[:2].to_parquet(d / "orders" / "part-0.parquet", index=False)
+    o.iloc[2:].astype({"gmv": "int64"}).to_parquet(d / "orders" / "part-1.parquet", index=False)
+    frames["tickets"].to_csv(d / "tickets.csv", index=False)
+    st: dict = {}
+    V.validate(d, stats=st)
+    assert st["schemas"]["orders"] is None and st["schemas"]["tickets"] is None
+    users = st["schemas"]["users"]
+    assert [c for c, _ in users] == list(frames["users"].columns)
+    assert dict(users)["user_id"] == "BIGINT" and dict(users)["signup_ts"] == "TIMESTAMP_NS"
+    assert users != V.staged_schema(TABLES["users"])   # nanoseconds: staging converts it
+    assert ("signup_ts", "TIMESTAMP") in V.staged_schema(TABLES["users"])
+    o.to_parquet(d / "orders" / "part-1.parquet", index=False)   # the same types again
+    V.validate(d, stats=st)
+    assert dict(st["schemas"]["orders"])["gmv"] == "DOUBLE"
+
+
 # --- structure ----------------------------------------------------------------------------
 def test_missing_required_table(tmp_path):
     d = make_valid(tmp_path / "d")

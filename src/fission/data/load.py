@@ -50,6 +50,7 @@ def connect(data_dir: str | Path, memory_limit: str | None = "4GB",
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data directory {data_dir} does not exist; run `make data` first")
+    check_references(data_dir)
     con = duckdb.connect()
     memory_limit = memory_cap(memory_limit)
     if memory_limit:
@@ -70,6 +71,49 @@ def connect(data_dir: str | Path, memory_limit: str | None = "4GB",
     return con
 
 
+class StagedDataChanged(RuntimeError):
+    """A staged table refers to a file of the company's directory that changed or went away
+    after staging: its checks and fingerprint no longer describe it."""
+
+
+def _manifest(data_dir: Path) -> dict:
+    import json
+    m = Path(data_dir) / "manifest.json"
+    if not m.exists():
+        return {}
+    try:
+        return json.loads(m.read_text(encoding="utf-8"))
+    except ValueError:
+        return {}
+
+
+def changed_references(data_dir: str | Path, manifest: dict | None = None) -> list[str]:
+    """The referenced files (manifest ``references``: staged links to conforming input files)
+    that are gone or whose size or mtime differ from when they were staged. A stat per file."""
+    data_dir = Path(data_dir)
+    refs = (manifest if manifest is not None else _manifest(data_dir)).get("references") or {}
+    bad = []
+    for rel, ref in refs.items():
+        try:
+            st = (data_dir / rel).stat()   # follows the link to the input file
+        except OSError:
+            bad.append(f"{ref['target']} (gone)")
+            continue
+        if (st.st_size, st.st_mtime_ns) != (ref["size"], ref["mtime_ns"]):
+            bad.append(f"{ref['target']} (changed)")
+    return bad
+
+
+def check_references(data_dir: str | Path) -> None:
+    """Raise ``StagedDataChanged`` when a referenced input file changed after staging."""
+    bad = changed_references(data_dir)
+    if bad:
+        shown = ", ".join(bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise StagedDataChanged(
+            f"the staged data in {data_dir} refers to input files that changed after staging: {shown}; "
+            "run `make data` (or `fission data`) to check and stage them again")
+
+
 #: the view naming the columns a mapping filled with placeholders or left empty: present for the
 #: contract, absent for the analyses (fission.coverage)
 UNAVAILABLE = "_unavailable_columns"
@@ -78,14 +122,7 @@ UNAVAILABLE = "_unavailable_columns"
 def unavailable_columns(data_dir: str | Path) -> dict[str, set[str]]:
     """Columns that are not really in the data: those the mapping (manifest ``mapping``)
     filled with placeholders or left null because the export does not have them."""
-    import json
-    m = Path(data_dir) / "manifest.json"
-    if not m.exists():
-        return {}
-    try:
-        tables = (json.loads(m.read_text(encoding="utf-8")).get("mapping") or {}).get("tables") or {}
-    except ValueError:
-        return {}
+    tables = (_manifest(Path(data_dir)).get("mapping") or {}).get("tables") or {}
     return {t: set((r.get("columns") or {}).get("filled") or {}) | set((r.get("columns") or {}).get("absent") or [])
             for t, r in tables.items()}
 

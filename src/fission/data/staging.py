@@ -1,6 +1,7 @@
-"""Stage an edition's data: simulate it (or convert the company's tables), check it against
-the contract, and publish it atomically as Parquet in ``data/staged/<edition>/`` with a
-``manifest.json``.
+"""Stage an edition's data: simulate it (or take the company's tables), check it against
+the contract once, and publish it atomically as Parquet in ``data/staged/<edition>/`` with a
+``manifest.json``. The company's Parquet files that already have the contract's columns and
+types are referenced (symlinked, never copied or written); other files are converted.
 
     manifest = stage(edition)            # no-op (milliseconds) when nothing changed
     manifest = read_manifest("2025")     # what `run` and the chapters read
@@ -26,8 +27,9 @@ from typing import Callable
 from ..faults import checkpoint
 from ..paths import REPO, STAGED
 from .contract import TABLES
-from .load import memory_cap, table_files
-from .validate import DUCK_TYPE, OutOfMemory, errors, q, raw_scan_sql, retry_on_one_thread, validate
+from .load import changed_references, memory_cap, table_files
+from .validate import (DUCK_TYPE, OutOfMemory, errors, q, raw_scan_sql, retry_on_one_thread,
+                       staged_schema, validate)
 
 MANIFEST = "manifest.json"
 MANIFEST_VERSION = 1
@@ -176,6 +178,81 @@ def convert_table(con, name: str, files: list[Path], out: Path) -> None:
                         memory_cap(), f"converting {name}")
 
 
+def reference_table(name: str, files: list[Path], src: Path, out: Path) -> dict[str, dict]:
+    """Stage a table whose Parquet files already conform by linking to them, not copying.
+
+    Symlinks (absolute), not hard links: a hard link shares the input's bytes, so a write to
+    the staged file would change the company's file, and it cannot cross file systems. The
+    links are only ever read (connect, fingerprint, row counts); the manifest keeps each
+    file's size and mtime so that a later change to the input is noticed (``stage`` re-stages,
+    ``load.connect`` refuses). Returns ``{staged path: {table, target, size, mtime_ns}}``."""
+    refs = {}
+    for f in files:
+        rel = f.relative_to(src)
+        link = out / rel
+        link.parent.mkdir(parents=True, exist_ok=True)
+        target = f.resolve()
+        link.symlink_to(target)
+        st = target.stat()
+        refs[rel.as_posix()] = {"table": name, "target": str(target), "size": st.st_size,
+                                "mtime_ns": st.st_mtime_ns}
+    return refs
+
+
+def _can_symlink(d: Path) -> bool:
+    """Whether links can be made in ``d`` (not everywhere on Windows); else files are converted."""
+    probe = d / ".symlink-probe"
+    try:
+        probe.symlink_to(d)
+    except (OSError, NotImplementedError):
+        return False
+    probe.unlink()
+    return True
+
+
+def _stage_directory(edition, tmp: Path, inputs: dict) -> tuple[list, dict, dict]:
+    """Check the company's directory once, then stage each table: conforming Parquet is
+    referenced (linked), anything else converted. Returns (problems, staged_as, references).
+
+    No second check of the staged copy: a referenced file is the checked file, and a converted
+    one holds the values the check saw (the checker reads CSV with TRY_CAST to the same types
+    that ``convert_table`` CASTs to, and reports every value that does not cast; Parquet
+    casts within the accepted type families keep order and bounds; a value that still fails
+    to cast stops the conversion with an error)."""
+    src = source_dir(edition)
+    t = time.perf_counter()
+    _log(f"checking {src} against the contract …")
+    st: dict = {}
+    problems = validate(src, stats=st)
+    if errors(problems):
+        raise StagingError(_fail_message(problems, edition, f"the data in {src}"))
+    _log(f"checked ({st.get('tables', 0)} tables) in {time.perf_counter() - t:.1f} s; staging …")
+    t = time.perf_counter()
+    con, staged_as, refs = None, {}, {}
+    links = _can_symlink(tmp)
+    for tname, table in TABLES.items():
+        files = table_files(src, tname)
+        if not files:
+            continue
+        if links and st["schemas"].get(tname) == staged_schema(table):
+            refs.update(reference_table(tname, files, src, tmp))
+            staged_as[tname] = "referenced"
+        else:   # CSV, other types or names, extra or missing columns: written anew
+            con = con or _duck()
+            convert_table(con, tname, files, tmp / f"{tname}.parquet")
+            staged_as[tname] = "converted"
+    if con is not None:
+        con.close()
+    # a file changed while it was checked or converted: what was checked is not what is staged
+    if source_files(src) != inputs["files"]:
+        raise StagingError(f"files in {src} changed while they were being staged; run `make data` "
+                           "again once the export is complete. The previously staged data is untouched.")
+    n_ref = sum(v == "referenced" for v in staged_as.values())
+    _log(f"staged in {time.perf_counter() - t:.1f} s: {n_ref} tables referenced as they are, "
+         f"{len(staged_as) - n_ref} converted")
+    return problems, staged_as, refs
+
+
 def _rows(files: list[Path]) -> int:
     import pyarrow.parquet as pq
     return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
@@ -253,6 +330,8 @@ def _up_to_date(final: Path, inputs: dict) -> dict | None:
     for info in m.get("tables", {}).values():  # cheap check that nobody deleted a file
         if not all((final / f).is_file() for f in info.get("files", [])):
             return None
+    if changed_references(final, m):   # a referenced input file changed or went away
+        return None
     return m
 
 
@@ -260,8 +339,8 @@ def stage(edition, root: Path = STAGED, simulate: Callable | None = None, force:
     """Make ``root/<edition>/`` hold the edition's data, checked against the contract.
 
     Reuses the staged data when its manifest's ``inputs`` equal the current ones (unless
-    ``force``). Otherwise builds in ``root/.<edition>.tmp-<pid>``, validates, writes the
-    manifest and swaps it in atomically. Raises ``StagingError`` (previous data untouched)."""
+    ``force``). Otherwise builds in ``root/.<edition>.tmp-<pid>``, validates (once), writes
+    the manifest and swaps it in atomically. Raises ``StagingError`` (previous data untouched)."""
     t0 = time.perf_counter()
     root = Path(root)
     name = edition.edition
@@ -302,6 +381,9 @@ def stage(edition, root: Path = STAGED, simulate: Callable | None = None, force:
 def _build(edition, tmp: Path, inputs: dict, simulate, t0: float) -> dict:
     con = None
     mapped = None   # the mapping's report, for a mapping source
+    problems = None   # the contract check, when made on the input (a directory source)
+    staged_as: dict = {}
+    refs: dict = {}
     if edition.simulated:
         sim = simulate or _default_simulate()
         t = time.perf_counter()
@@ -335,40 +417,34 @@ def _build(edition, tmp: Path, inputs: dict, simulate, t0: float) -> dict:
         _log(f"mapped in {time.perf_counter() - t:.1f} s")
         source = str(lm.path)
     else:
-        src = source_dir(edition)
-        t = time.perf_counter()
-        _log(f"checking {src} against the contract …")
-        problems = validate(src)
-        if errors(problems):
-            raise StagingError(_fail_message(problems, edition, f"the data in {src}"))
-        _log(f"checked in {time.perf_counter() - t:.1f} s; converting to Parquet …")
-        t = time.perf_counter()
-        con = _duck()
-        for tname in TABLES:
-            files = table_files(src, tname)
-            if files:
-                convert_table(con, tname, files, tmp / f"{tname}.parquet")
-        _log(f"converted in {time.perf_counter() - t:.1f} s")
-        source = str(src.resolve())
+        problems, staged_as, refs = _stage_directory(edition, tmp, inputs)
+        source = str(source_dir(edition).resolve())
     if con is not None:
         con.close()
 
-    t = time.perf_counter()
-    _log("validating the staged tables …")
-    st: dict = {}
-    # a mapping's _rejected/ folder is not a table: name the tables so it is not reported as one
-    problems = validate(tmp, list(TABLES) if mapped else None, stats=st)
-    if errors(problems):
-        raise StagingError(_fail_message(problems, edition, "the staged data"))
+    if problems is None:   # simulated or mapped: made by us in tmp, checked once there
+        t = time.perf_counter()
+        _log("validating the staged tables …")
+        st: dict = {}
+        # a mapping's _rejected/ folder is not a table: name the tables so it is not reported as one
+        problems = validate(tmp, list(TABLES) if mapped else None, stats=st)
+        if errors(problems):
+            raise StagingError(_fail_message(problems, edition, "the staged data"))
+        _log(f"valid ({st.get('tables', 0)} tables) in {time.perf_counter() - t:.1f} s")
     for p in problems:
         if p.rule not in ("table_absent", "foreign_key_skipped", "time_order_skipped"):
             _log(f"warning: {p.line()}")
-    _log(f"valid ({st.get('tables', 0)} tables) in {time.perf_counter() - t:.1f} s")
 
     tables = {}
     for tname, files in staged_files(tmp).items():
         tables[tname] = {"rows": _rows(files), "files": [f.relative_to(tmp).as_posix() for f in files]}
+        if tname in staged_as:   # directory sources: referenced as they are, or converted
+            tables[tname]["staged_as"] = staged_as[tname]
+    t = time.perf_counter()
+    # sha256 of every staged byte (referenced files read through their links): it names the
+    # data itself, the same on any machine, whatever the files' mtimes
     fp = fingerprint(tmp)
+    _log(f"fingerprint {fp[:12]} in {time.perf_counter() - t:.1f} s")
     manifest = {
         "edition": edition.edition,
         "source": source,
@@ -386,6 +462,8 @@ def _build(edition, tmp: Path, inputs: dict, simulate, t0: float) -> dict:
     }
     if mapped:
         manifest["mapping"] = mapped
+    if refs:   # staged links to the company's files: load.connect checks they did not change
+        manifest["references"] = refs
     (tmp / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=2), encoding="utf-8")
     return manifest
 

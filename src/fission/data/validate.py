@@ -83,6 +83,12 @@ RULE_HINT: dict[str, str] = {
 ZONE_RE = r"\d{1,2}:\d{2}(:\d{2}(\.\d+)?)?\s*(Z|UTC|[+-]\d{2}(:?\d{2})?)$"
 
 
+def staged_schema(table: Table) -> list[tuple[str, str]]:
+    """The (column, DuckDB type) list a staged table has: the contract's columns, in order,
+    each of its ``DUCK_TYPE``. Parquet stored exactly so needs no conversion to be staged."""
+    return [(c.name, DUCK_TYPE[c.type]) for c in table.columns]
+
+
 def _family(duck_type: str) -> str:
     t = duck_type.upper().strip()
     if t.startswith("DECIMAL"):
@@ -266,6 +272,16 @@ class _Src:
             for f in files:
                 for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_files_sql([f])})").fetchall():
                     self.part_types.setdefault(r[0], {}).setdefault(r[1], []).append(f)
+
+    def schema(self) -> list[tuple[str, str]] | None:
+        """The stored (column, type) list when every file is Parquet with the same columns and
+        types (what staging needs to reference the files as they are); None otherwise."""
+        if self.csv:
+            return None
+        if any(len(kinds) != 1 or len(next(iter(kinds.values()))) != len(self.files)
+               for kinds in self.part_types.values()):
+            return None
+        return list(self.stored.items())
 
     def ok(self, *cols: str) -> bool:
         return all(c in self.stored and c not in self.bad_type for c in cols)
@@ -604,7 +620,8 @@ def validate(data_dir: str | Path, tables: Iterable[str] | None = None, *,
              stats: dict | None = None) -> list[Problem]:
     """Check the tables in ``data_dir`` against the contract; return the problems found
     (errors and warnings). ``tables`` limits the check to some contract tables (foreign keys
-    still look at the others). ``stats``, if given, receives ``{'tables': n, 'rows': {...}}``."""
+    still look at the others). ``stats``, if given, receives ``{'tables': n, 'rows': {...},
+    'schemas': {table: [(column, type), ...] or None}}`` (None: CSV, or Parquet parts that differ)."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise FileNotFoundError(f"data directory {data_dir} does not exist: check the path "
@@ -650,6 +667,7 @@ def validate(data_dir: str | Path, tables: Iterable[str] | None = None, *,
         if stats is not None:
             stats["tables"] = len(todo)
             stats["rows"] = dict(ck.rows)
+            stats["schemas"] = {src.table.name: src.schema() for src in todo}
         return ck.problems
     finally:
         ck.close()
