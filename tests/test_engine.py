@@ -82,3 +82,34 @@ def test_exact_percentiles_stay_exact_on_spark():
     # sqlglot would write PERCENTILE_CONT(x, 0.9), which Spark rejects
     assert engine.to_spark_sql("SELECT quantile_cont(x, 0.9) AS p FROM t") == \
         "SELECT PERCENTILE(x, 0.9) AS p FROM t"
+
+
+def test_spark_column_checks_leave_out_a_mappings_placeholders(tmp_path):
+    """As on DuckDB (fission.data.load.unavailable_columns): a column a mapping filled or left
+    empty is in the table but not in the data, so coverage does not count it."""
+    import json
+
+    from fission.data.load import unavailable_columns
+    manifest = {"mapping": {"tables": {"orders": {"columns": {"filled": {"carrier": "unknown"},
+                                                                  "absent": ["warehouse_id"]}}}}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert engine._unavailable(manifest) == unavailable_columns(tmp_path) == \
+        {"orders": {"carrier", "warehouse_id"}}
+
+    class Table:                       # the one thing columns() asks of a Spark session
+        columns = ["order_id", "carrier", "warehouse_id", "gmv"]
+    spark = type("Spark", (), {"table": lambda self, name: Table()})()
+    con = engine.SparkConnection(spark, unavailable=engine._unavailable(manifest))
+    assert con.columns("orders") == ["order_id", "gmv"] and con.columns("items") == Table.columns
+
+
+def test_spark_finds_the_tables_of_a_staged_folder_and_of_a_lake(tmp_path):
+    (tmp_path / "users.parquet").touch()
+    (tmp_path / "events").mkdir()
+    assert engine._table_path(str(tmp_path), "users", None) == str(tmp_path / "users.parquet")
+    assert engine._table_path(f"file://{tmp_path}", "events", None) == str(tmp_path / "events")
+    assert engine._table_path(str(tmp_path), "orders", None) is None
+    lake = {"users": {}, "events": {"partition_by": ["month"]}}
+    assert engine._table_path("s3a://b/f/2025", "events", lake) == "s3a://b/f/2025/events"
+    assert engine._table_path("s3a://b/f/2025", "orders", lake) is None
+    assert engine._table_path("hdfs://nn/f", "orders", None) == "hdfs://nn/f/orders"

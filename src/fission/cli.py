@@ -79,6 +79,34 @@ def cmd_data(args) -> int:
     m = _stage(ed, force=getattr(args, "force", False))
     print(f"staged data for edition {ed.edition}: {STAGED / ed.edition} "
           f"(fingerprint {m['fingerprint'][:12]})")
+    if getattr(args, "to", None) is not None:
+        return _export_lake(ed, m, args.to or ed.engine.data_path, force=getattr(args, "force", False))
+    return 0
+
+
+def _export_lake(ed, manifest, target, force=False) -> int:
+    """`fission data --to`: the staged tables where the Spark engine reads them (fission.data.lake)."""
+    from .data import lake
+    if not target:
+        print("error: --to without a location needs engine.data_path in the edition's parameters "
+              "(e.g. -p engine.data_path=s3a://bucket/fission/2025)", file=sys.stderr)
+        return 2
+    if not force and lake.up_to_date(target, manifest["fingerprint"]):
+        print(f"lake {target} is up to date (fingerprint {manifest['fingerprint'][:12]})")
+        return 0
+    spark = None
+    if lake.is_remote(target):              # copied through the Hadoop client of a Spark driver
+        from .engine import spark_session
+        spark = spark_session(ed.engine.master, None, ed.engine.conf)
+    try:
+        info = lake.export(STAGED / ed.edition, target, manifest, spark=spark)
+    except lake.LakeError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    lake.record(STAGED / ed.edition, info)
+    parts = [f"{t} ({len(i['partitions'])} months)" for t, i in info["tables"].items() if i["partition_by"]]
+    print(f"exported {len(info['tables'])} tables to {target}, partitioned by month: {', '.join(parts)}; "
+          f"read with -p engine.kind=spark -p engine.data_path={target}")
     return 0
 
 
@@ -158,6 +186,10 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--quarantine", action="store_true",
                    help="data.source mapping: set rows that break a mapping rule aside in "
                         "data/staged/<edition>/_rejected/ instead of stopping")
+    s.add_argument("--to", nargs="?", const="", metavar="PATH",
+                   help="also write the staged tables where a Spark cluster reads them (a folder, "
+                        "file://, hdfs://, s3a://; default: engine.data_path), the event-sized "
+                        "ones partitioned by month (fission.data.lake)")
     s.set_defaults(fn=cmd_data)
     for name, fn, helptext in (("run", cmd_run, "execute the chapter notebooks"),
                                ("report", cmd_report, "data → run → render")):

@@ -11,12 +11,17 @@ against a connection: ``con.execute(sql, params)`` (then ``.df()``, ``.fetchall(
   (``remote``). Only query results — aggregates, or the samples the driver-side fits take —
   reach the driver, as pandas with DuckDB's types.
 
-pyspark (and the Java it needs) is an optional extra: ``make setup-spark``.
+The tables Spark reads: the staged folder, or ``engine.data_path`` where ``fission data --to``
+put them for a cluster (fission.data.lake: month partitions for the event-sized tables).
+
+pyspark with its Spark Connect client (and the Java it needs) is an optional extra:
+``make setup-spark``.
 """
 from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -149,10 +154,11 @@ def _py(v):
 class SparkConnection:
     """A DuckDB-shaped connection over a Spark session (see the module docstring)."""
 
-    def __init__(self, spark, log=None):
+    def __init__(self, spark, log=None, unavailable: dict[str, set[str]] | None = None):
         self.spark = spark
         self.statements = 0
         self._log = log
+        self._unavailable = unavailable or {}
 
     def execute(self, sql: str, params=None) -> _Result:
         spark_sql = to_spark_sql(sql, params)
@@ -169,7 +175,9 @@ class SparkConnection:
         return bool(self.spark.catalog.tableExists(name))
 
     def columns(self, name: str) -> list[str]:
-        return list(self.spark.table(name).columns)
+        """The table's columns, less those a mapping only filled with placeholders."""
+        gone = self._unavailable.get(name, set())
+        return [c for c in self.spark.table(name).columns if c not in gone]
 
     def register(self, name: str, df: pd.DataFrame) -> None:
         self.spark.createDataFrame(df).createOrReplaceTempView(name)
@@ -190,37 +198,93 @@ def spark_session(master: str = "local[2]", remote: str | None = None, conf: dic
     except ImportError as e:
         raise EngineError("the Spark engine needs pyspark: `make setup-spark` installs it "
                           "(and Java 17 must be on the machine)") from e
-    b = SparkSession.builder.remote(remote) if remote else SparkSession.builder.master(master)
     settings = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false",
-                "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
-                "spark.sql.shuffle.partitions": "8",
-                **(conf or {})}
-    for k, v in settings.items():
+                "spark.sql.shuffle.partitions": "8"}
+    if remote:
+        # the Connect client's own builder: pyspark's generic one refuses a Connect session in
+        # a process that also runs a local Spark, and marks the whole process as Connect-only
+        try:
+            from pyspark.sql.connect.session import SparkSession as ConnectSession
+        except ImportError as e:
+            raise EngineError(f"engine.remote {remote}: Spark Connect needs pyspark's connect "
+                              "extra (grpcio, …): `make setup-spark` installs it") from e
+        b = ConnectSession.builder.remote(remote)
+    else:
+        b = SparkSession.builder.master(master).appName("fission")
+        # the server's own settings: a Connect client cannot change them
+        settings |= {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
+    for k, v in {**settings, **(conf or {})}.items():
         b = b.config(k, v)
-    return b.appName("fission").getOrCreate()
+    return b.getOrCreate()
 
 
 def connect_spark(data_dir: str | Path, master: str = "local[2]", remote: str | None = None,
-                  conf: dict | None = None, spark=None) -> SparkConnection:
+                  conf: dict | None = None, spark=None, fingerprint: str | None = None) -> SparkConnection:
     """The staged tables at ``data_dir`` (a local path, or a location the cluster reads:
-    ``s3a://…``, ``hdfs://…``) as temporary views of a Spark session."""
+    ``s3a://…``, ``hdfs://…``) as temporary views of a Spark session. A lake written by
+    ``fission data --to`` (fission.data.lake) is read as its manifest lists it, hive-style
+    month partitions included; the partition column is not a contract column and is left out
+    of the views, so ``SELECT *`` and the column checks see the staged tables' columns.
+    ``fingerprint``: the staged data's; a lake holding other data is refused."""
     from .data.contract import TABLES
     spark = spark or spark_session(master, remote, conf)
     root = str(data_dir).rstrip("/")
-    local = "://" not in root
+    manifest = _manifest(spark, root)
+    if fingerprint and manifest.get("fingerprint") and manifest["fingerprint"] != fingerprint:
+        raise EngineError(f"{root} holds staged data {manifest['fingerprint'][:12]}, not the edition's "
+                          f"{fingerprint[:12]}: export it again with `fission data --to {root}`")
+    # a lake's own manifest lists its tables (a staged folder's records where it was exported)
+    listed = (manifest.get("lake") or {}).get("tables") if manifest.get("layout") == "lake" else None
     for name in TABLES:
-        if local:
-            p = Path(root)
-            if (p / f"{name}.parquet").exists():
-                path = str(p / f"{name}.parquet")
-            elif (p / name).is_dir():
-                path = str(p / name)
-            else:
-                continue
-        else:
-            path = f"{root}/{name}"
-        spark.read.parquet(path).createOrReplaceTempView(name)
-    return SparkConnection(spark)
+        path = _table_path(root, name, listed)
+        if path is None:
+            continue
+        try:
+            df = spark.read.parquet(path)
+        except Exception as e:  # noqa: BLE001 - Spark's "path does not exist" has no portable class
+            if listed is None and "://" in root and "PATH_NOT_FOUND" in str(e):
+                continue        # a remote folder without a lake manifest: the table is absent
+            raise EngineError(f"Spark could not read table {name} at {path}: {str(e).splitlines()[0]}") from e
+        # the lake's partition column (month=YYYY-MM folders) is a layout, not data
+        extra = [c for c in (listed or {}).get(name, {}).get("partition_by", ["month"])
+                 if c in df.columns and c not in TABLES[name].names]
+        (df.drop(*extra) if extra else df).createOrReplaceTempView(name)
+    return SparkConnection(spark, unavailable=_unavailable(manifest))
+
+
+def _table_path(root: str, name: str, listed: dict | None) -> str | None:
+    """Where table ``name`` is under ``root``: as the lake manifest lists it, the staged file
+    or folder of parts (local), or ``root/name`` (remote); None when absent."""
+    if listed is not None:
+        return f"{root}/{name}" if name in listed else None
+    if "://" in root and not root.startswith("file://"):
+        return f"{root}/{name}"
+    p = Path(root[len("file://"):] if root.startswith("file://") else root)
+    if (p / f"{name}.parquet").exists():
+        return str(p / f"{name}.parquet")
+    if (p / name).is_dir():
+        return str(p / name)
+    return None
+
+
+def _manifest(spark, root: str) -> dict:
+    """The manifest beside the tables (staged folder or lake), or {} when there is none."""
+    if "://" not in root or root.startswith("file://"):
+        mf = Path(root[len("file://"):] if root.startswith("file://") else root) / "manifest.json"
+        return json.loads(mf.read_text(encoding="utf-8")) if mf.is_file() else {}
+    try:
+        rows = spark.read.text(f"{root}/manifest.json", wholetext=True).collect()
+    except Exception:  # noqa: BLE001 - absent: a folder of tables without a manifest
+        return {}
+    return json.loads(rows[0][0]) if rows else {}
+
+
+def _unavailable(manifest: dict) -> dict[str, set[str]]:
+    """The columns a mapping filled with placeholders or left empty (as
+    fission.data.load.unavailable_columns reads them for DuckDB): present, but not data."""
+    tables = (manifest.get("mapping") or {}).get("tables") or {}
+    return {t: set((r.get("columns") or {}).get("filled") or {}) | set((r.get("columns") or {}).get("absent") or [])
+            for t, r in tables.items()}
 
 
 class RecordingConnection:
@@ -255,6 +319,8 @@ def connect(data_dir: str | Path, engine: dict | None = None):
         from .data.load import connect as duckdb_connect
         return duckdb_connect(data_dir)
     if kind == "spark":
+        staged = Path(data_dir) / "manifest.json"
+        fp = json.loads(staged.read_text(encoding="utf-8")).get("fingerprint") if staged.is_file() else None
         return connect_spark(engine.get("data_path") or data_dir, master=engine.get("master", "local[2]"),
-                             remote=engine.get("remote"), conf=engine.get("conf"))
+                             remote=engine.get("remote"), conf=engine.get("conf"), fingerprint=fp)
     raise EngineError(f"engine.kind {kind!r} is not one of duckdb, spark")

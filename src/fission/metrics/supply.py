@@ -455,14 +455,17 @@ def _check_regions(con, sql: str) -> None:
 def deliveries(con, year: int, max_rows: int | None = None) -> pd.DataFrame:
     """The delivered orders of :func:`_deliveries_sql` as a table (carrier, city_tier,
     cross_region, transit_days, delivery_days); with ``max_rows``, a reproducible sample of
-    about that many (by a hash of the order id) — enough for the transit model on any size."""
+    about that many (by the md5 of the order id) — enough for the transit model on any size."""
     sql = _deliveries_sql(con, year)
     _check_regions(con, sql)
     where = ""
     if max_rows:
         n = query(con, f"SELECT count(*) AS n FROM ({sql})").n.iloc[0]
         m = int(math.ceil(n / max_rows))
-        where = f"WHERE hash(order_id) % {m} = 0" if m > 1 else ""
+        # md5, not hash(): the same orders on every engine (fission.engine); its first 8 hex
+        # digits below 16^8/m keep 1 in m, a filter that streams (no sort, unlike a LIMIT)
+        where = (f"WHERE substr(md5(CAST(order_id AS VARCHAR)), 1, 8) < '{16 ** 8 // m:08x}'"
+                 if m > 1 else "")
     return query(con, f"""SELECT carrier, city_tier, cross_region, transit_days, delivery_days
                           FROM ({sql}) {where}""")
 
