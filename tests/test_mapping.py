@@ -258,13 +258,75 @@ def test_bad_mapping_one_line(tmp_path, change, expected):
 def test_missing_mapping_file_and_excel(tmp_path):
     with pytest.raises(MappingError, match="mapping file .* does not exist"):
         load_mapping(tmp_path / "none.yaml")
-    (tmp_path / "lines.xlsx").write_bytes(b"PK\x03\x04")
+    (tmp_path / "lines.xlsx").write_bytes(b"PK\x03\x04")   # a zip header, not a workbook
     m = write_mapping(tmp_path, BASE.replace("lines.csv", "lines.xlsx"))
-    try:
-        duckdb.connect().execute("LOAD excel")
-    except duckdb.Error:
-        with pytest.raises(MappingError, match="excel extension, which is not installed here; save the sheet as CSV"):
-            apply_mapping(m, tmp_path / "out")
+    with pytest.raises(MappingError, match=r"sources\.lines: lines\.xlsx is not a workbook fastexcel can read"):
+        apply_mapping(m, tmp_path / "out")
+
+
+# --- Excel: the youzan export downloaded as .xlsx (second sheet, title row, typed cells) --------------
+@pytest.mark.parametrize("ext", ["xlsx", "xls"])
+def test_youzan_excel_stages_what_the_csv_stages(tmp_path, ext):
+    src = copy_fixture("youzan_xlsx", tmp_path)
+    m = src / "mapping.yaml"
+    m.write_text(m.read_text(encoding="utf-8").replace("订单明细.xlsx", f"订单明细.{ext}"), encoding="utf-8")
+    before = hashes(src)
+    rep = apply_mapping(src / "mapping.yaml", tmp_path / "xlsx")
+    assert hashes(src) == before                     # the workbook is only read
+    f = rep["sources"]["lines"]["files"][0]
+    assert (rep["sources"]["lines"]["format"], f["sheet"], f["header_row"], f["rows"]) == ("excel", "订单明细", 2, 218)
+    apply_mapping(CN / "youzan" / "mapping.yaml", tmp_path / "csv")
+    for t in ("orders", "order_items", "users", "items", "suppliers"):
+        a, b = read(tmp_path / "xlsx" / f"{t}.parquet"), read(tmp_path / "csv" / f"{t}.parquet")
+        pd.testing.assert_frame_equal(a, b, obj=t)
+    # and the CSV path's numbers are checked against pandas in test_youzan_order_lines; once more here
+    orders = read(tmp_path / "xlsx" / "orders.parquet")
+    assert float(orders["gmv"].sum()) == pytest.approx(youzan_expected()["amount"].sum())
+    assert not errors(validate(tmp_path / "xlsx", list(TABLES)))
+
+
+@pytest.mark.parametrize("change, expected", [
+    (("sheet: 订单明细", "sheet: 订单"),
+     r"sources\.lines\.sheet: 订单明细\.xlsx has no sheet '订单'; its sheets: '导出说明', '订单明细'"),
+    (("sheet: 订单明细", "sheet: 5"), r"has no sheet 5; its sheets: '导出说明', '订单明细' \(give a name, or a position"),
+    (("sheet: 订单明细", "sheet: 0"),          # the notes sheet: one line, no row 2
+     r"sources\.lines: sheet '导出说明' of 订单明细\.xlsx has nothing from row 2 on; check sheet and header_row"),
+    (("header_row: 2", "header_row: 1"),      # the title taken as the header
+     r"sources\.lines\.rename: no column '单价\(分\)' in the source; its columns: 订单明细导出 2025-01-01"),
+])
+def test_excel_sheet_and_header_row_errors(tmp_path, change, expected):
+    src = copy_fixture("youzan_xlsx", tmp_path)
+    m = src / "mapping.yaml"
+    m.write_text(m.read_text(encoding="utf-8").replace(*change), encoding="utf-8")
+    with pytest.raises(MappingError, match=expected):
+        apply_mapping(m, tmp_path / "out")
+    assert not (tmp_path / "out" / "orders.parquet").exists()
+
+
+def test_excel_sheet_by_position_and_without_header(tmp_path):
+    src = copy_fixture("youzan_xlsx", tmp_path)
+    m = src / "mapping.yaml"
+    m.write_text(m.read_text(encoding="utf-8").replace("sheet: 订单明细", "sheet: 1"), encoding="utf-8")
+    assert len(read(Path(apply_mapping(m, tmp_path / "out") and tmp_path / "out" / "order_items.parquet"))) == 218
+    # header: false — the columns are named as read_csv names them, the header row is data
+    (tmp_path / "lines.xlsx").write_bytes((src / "订单明细.xlsx").read_bytes())
+    text = BASE.replace("lines: {files: lines.csv}",
+                        "lines: {files: lines.xlsx, sheet: 1, header: false, header_row: 3}")
+    for a, b in zip("outiqp", ["column0", "column1", "column2", "column3", "column5", "column6"]):
+        text = text.replace(f": {a}\n", f": {b}\n")
+    text = text.replace("order_id: column0", "order_id: regexp_extract(column0, '[0-9]+$')") \
+        .replace("item_id: column3", "item_id: text_id(column3)")
+    rep = apply_mapping(write_mapping(tmp_path, text), tmp_path / "out2")
+    assert rep["sources"]["lines"]["files"][0]["rows"] == 218 and rep["sources"]["lines"]["files"][0]["header_row"] is None
+    a, b = read(tmp_path / "out" / "orders.parquet"), read(tmp_path / "out2" / "orders.parquet")
+    assert 100 * float(a["gmv"].sum()) == pytest.approx(float(b["gmv"].sum()))   # 分, read here as 元
+
+
+def test_sheet_option_on_a_csv_source(tmp_path):
+    (tmp_path / "lines.csv").write_text(LINES, encoding="utf-8")
+    m = write_mapping(tmp_path, BASE.replace("lines: {files: lines.csv}", "lines: {files: lines.csv, sheet: 0}"))
+    with pytest.raises(MappingError, match=r"sources\.lines: sheet and header_row are for Excel files; this source is csv"):
+        apply_mapping(m, tmp_path / "out")
 
 
 def test_hand_made_lines_utf8(tmp_path):

@@ -186,3 +186,60 @@ def test_engines(tmp_path, monkeypatch):
         render(book, engine="latex")
     res = render(book)  # auto without quarto → built-in
     assert res["html"].exists() and res["pdf"].exists()
+
+
+# ---- fonts: a Latin font leads in an English PDF, the Chinese one in a Chinese PDF ----------
+
+def _pdf_fonts(path: Path) -> set[str]:
+    from pypdf import PdfReader
+
+    fonts = set()
+    for page in PdfReader(str(path)).pages:
+        for f in (page.get("/Resources") or {}).get("/Font", {}).values():
+            fonts.add(str(f.get_object().get("/BaseFont", "")).split("+")[-1])
+    return fonts
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_typst_font_lists_follow_the_language(tmp_path, lang):
+    from fission.publish.builtin import CJK_FONTS, LATIN_FONTS
+
+    book = make_book(tmp_path, chapters=1)
+    cfg = book / "_quarto.yml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("lang: zh", f"lang: {lang}"), encoding="utf-8")
+    with open(book / "index.qmd", "a", encoding="utf-8") as fh:
+        fh.write("\n\nThe chapter’s “growth” section.\n")
+    from fission.publish.builtin import render_builtin
+
+    res = render_builtin(load_book(book), cover=COVER, formats=("html", "pdf"), keep_work=True)
+    typ = (res["work"] / "report.typ").read_text(encoding="utf-8")
+    lists = {name: re.search(rf"#let {name} = \((.*)\)", typ).group(1) for name in ("serif", "sans", "mono")}
+    for name, role in (("serif", "mainfont"), ("sans", "sansfont"), ("mono", "codefont")):
+        fonts = re.findall(r'"([^"]+)"', lists[name])
+        assert fonts == ([LATIN_FONTS[role]] if lang == "en" else []) + [CJK_FONTS[role]], (name, fonts)
+    used = _pdf_fonts(res["pdf"])
+    assert any("NotoSerifCJK" in f for f in used)          # Chinese text in both books
+    # the English sentence (its ’ and “ ”) and the headings' digits are set in the Latin fonts
+    assert any("Libertinus" in f for f in used) == (lang == "en"), used
+    assert any(f.startswith("DejaVuSans") and "Mono" not in f for f in used) == (lang == "en"), used
+    # the HTML page: its lang selects the Latin-first font variables of report.css in English
+    page = res["html"].read_text(encoding="utf-8")
+    assert "html:lang(en)" in page and re.search(r'<html lang="(\w+)', page).group(1) == lang
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_quarto_is_given_the_same_first_fonts(tmp_path, lang):
+    """Quarto's Typst template takes one main font and a code font list: an English book gets
+    the built-in publisher's Latin fonts first; a Chinese one keeps _quarto.yml's CJK fonts."""
+    from fission.publish.builtin import typst_fonts
+    from fission.publish.quarto import _font_args
+
+    book = make_book(tmp_path, chapters=1)
+    cfg = book / "_quarto.yml"
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("lang: zh", f"lang: {lang}"), encoding="utf-8")
+    args = _font_args(load_book(book))
+    fonts = typst_fonts(load_book(book))
+    if lang == "zh":
+        assert args == [] and fonts["mainfont"] == ["Noto Serif CJK SC"]
+    else:
+        assert args == ["-M", "mainfont:Libertinus Serif", "-M", "codefont:[DejaVu Sans Mono, Noto Sans Mono CJK SC]"]

@@ -33,6 +33,14 @@ FONT_DIRS = ["/usr/share/fonts/opentype/noto", "/usr/share/fonts/truetype/noto"]
 LANG = {"zh": {"pandoc": ("zh-Hans", "CN"), "typst": ("zh", "cn")},
         "en": {"pandoc": ("en-US", "US"), "typst": ("en", "us")}}
 
+#: the book's own fonts (report/_quarto.yml: mainfont, sansfont, codefont) are the Chinese ones;
+#: an English book puts a Latin font before each: a CJK font's curly apostrophe and quotes are
+#: full width ("chapter’ s"), and Chinese left in an English book (data names) still finds the
+#: CJK font next. Libertinus Serif and DejaVu Sans Mono are embedded in Typst itself (this
+#: publisher's and Quarto's: every machine has them); DejaVu Sans comes with fontconfig.
+CJK_FONTS = {"mainfont": "Noto Serif CJK SC", "sansfont": "Noto Sans CJK SC", "codefont": "Noto Sans Mono CJK SC"}
+LATIN_FONTS = {"mainfont": "Libertinus Serif", "sansfont": "DejaVu Sans", "codefont": "DejaVu Sans Mono"}
+
 INCLUDE_RE = re.compile(r"^[ \t]*\{\{<\s*include\s+(\"[^\"]+\"|'[^']+'|\S+)\s*>\}\}[ \t]*$",
                         re.MULTILINE)
 FRONT_MATTER_RE = re.compile(r"\A---[ \t]*\n(.*?\n)(?:---|\.\.\.)[ \t]*\n", re.DOTALL)
@@ -59,6 +67,16 @@ def pandoc_path() -> str:
         if not exe:
             raise PublishError("pandoc not found (install pypandoc-binary)")
         return exe
+
+
+def typst_fonts(book: Book) -> dict[str, list[str]]:
+    """Per font role (mainfont, sansfont, codefont), the Typst font list of the book's
+    language: the book's font (or the Chinese default), after a Latin one in English."""
+    out = {}
+    for role, cjk in CJK_FONTS.items():
+        own = book.option("typst", role) or cjk
+        out[role] = [LATIN_FONTS[role], own] if book.lang == "en" and own != LATIN_FONTS[role] else [own]
+    return out
 
 
 def font_paths() -> list[str]:
@@ -279,11 +297,8 @@ def render_builtin(book: Book, cover: dict[str, Any] | None = None,
             args = [*common, "-t", "typst", "--template", str(TEMPLATES / "report.typ"),
                     "-V", f"papersize={book.option('typst', 'papersize', 'a4')}",
                     "-V", f"section-numbering={book.option('typst', 'section-numbering', '1.1')}"]
-            for key in ("mainfont", "sansfont"):
-                if book.option("typst", key):
-                    args += ["-V", f"{key}={book.option('typst', key)}"]
-            if book.option("typst", "codefont"):
-                args += ["-V", f"monofont={book.option('typst', 'codefont')}"]
+            for role, fonts in typst_fonts(book).items():   # a list: -V repeated
+                args += [a for f in fonts for a in ("-V", f"{'monofont' if role == 'codefont' else role}={f}")]
             if book.option("typst", "toc", True):
                 args += ["--toc", f"--toc-depth={book.option('typst', 'toc-depth', 2)}"]
             args += ["-o", str(dest)]

@@ -21,8 +21,20 @@ def available() -> bool:
     return shutil.which("quarto") is not None
 
 
+def _font_args(book: Book) -> list[str]:
+    """The built-in publisher's font choice (builtin.typst_fonts: an English book's Latin font
+    first). Quarto's Typst template takes one main font: the Chinese one is then reached
+    through Typst's own fallback."""
+    from .builtin import typst_fonts
+    if book.lang != "en":
+        return []
+    fonts = typst_fonts(book)
+    return ["-M", f"mainfont:{fonts['mainfont'][0]}", "-M", f"codefont:[{', '.join(fonts['codefont'])}]"]
+
+
 def _quarto(exe: str, book: Book, fmt: str) -> None:
-    proc = subprocess.run([exe, "render", str(book.root), "--to", fmt], capture_output=True,
+    fonts = _font_args(book) if fmt == "typst" else []
+    proc = subprocess.run([exe, "render", str(book.root), "--to", fmt, *fonts], capture_output=True,
                           text=True)
     if proc.returncode != 0:
         raise PublishError(f"quarto render --to {fmt} failed (exit {proc.returncode}): "
