@@ -107,3 +107,15 @@ def test_without_a_survival_column_the_cohort_section_stays_whole(small_platform
     assert "cohort" in f and "membership" in f and "survival" not in f and "cox" not in f
     assert [k["id"] for k in f["keyfigures"]] == ["m3", "clv_median", "clv_error", "member_ratio",
                                                   "ab_significant"]
+
+
+def test_the_driver_sample_caps_the_fits_and_is_stated(small_platform):
+    """engine.driver_sample (what a cluster edition sets): the Cox and CLV fits read a seeded
+    sample of at most that many users, and the words say so."""
+    con = connect(small_platform[0])
+    f = jsonable(retention.facts(con, 2025, 2024, 50, driver_sample=1_000))
+    assert f["cox"]["subsampled"] and f["cox"]["users"] <= 1_000 < f["cox"]["population"]
+    assert f["ltv"]["subsampled"] and f["ltv"]["customers"] <= 1_000
+    text = "\n".join(render_all("06_retention", f, TABLES, EDITION)["en"])
+    assert f"a seeded sample of {f['cox']['users']:,} of the {f['cox']['population']:,}" in text
+    assert f"a seeded sample of {f['ltv']['customers']:,}" in text

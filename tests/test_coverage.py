@@ -28,7 +28,8 @@ def test_every_chapter_declares_its_sections_needs():
         if not needs:
             continue
         sections = set(read_words(ch, "zh").get("sections") or {})
-        assert set(needs) <= sections, f"{ch}: NEEDS names sections the words do not have"
+        assert {s.split(".")[0] for s in needs} <= sections, \
+            f"{ch}: NEEDS names sections the words do not have"
 
 
 # every chapter that declares its needs, without each table it needs (chapter 10 reads the
@@ -57,3 +58,13 @@ def test_placeholders_of_a_mapping_are_not_data(tmp_path):
     assert coverage.gaps(con, {"s": {"users": ["user_id", "city_tier", "age_band"]}}) == \
         {"s": ["users.city_tier", "users.age_band"]}
     assert coverage.columns(connect(tmp_path.parent), "users") is None
+
+
+def test_a_part_of_a_section_is_left_out_alone(small_platform, tmp_path):
+    """Without the acquisition channel, chapter 6 still shows cohort retention and CLV; only
+    their channel splits (the parts ``cohort.channels``, ``ltv.channels``) give way to a notice."""
+    facts = coverage_check.without("06_retention", small_platform[0], tmp_path, "users",
+                                   column="acquisition_channel")
+    assert "cohort" in facts and "channels" not in facts
+    assert set(facts["missing"]) == {"cohort.channels", "survival", "ltv.channels"}
+    assert facts["ltv"]["rows"] == [] and facts["ltv"]["backtest"]["rows"]

@@ -3,21 +3,26 @@ simulated — a notice that it is; in the edition's language (common words, ``re
 from __future__ import annotations
 
 import datetime as dt
+import re
+from pathlib import Path
 
 from .words import Words
 
 
-def cover(edition, manifest: dict, words: Words | None = None) -> dict:
+def cover(edition, manifest: dict, words: Words | None = None, period: dict | None = None) -> dict:
+    """``period``: :func:`fission.metrics.periods.edition_periods` of the staged data; when the
+    two years are not both complete the cover says so instead of "compared with"."""
     w = words or Words(None, edition.language, edition.template_context())
     simulated = bool(manifest.get("simulated", edition.simulated))
-    ctx = {"seed": manifest.get("seed"), "source": manifest.get("source")}
+    ctx = {"seed": manifest.get("seed"), "source": _shown_path(manifest.get("source"))}
     source = w.render("report.cover.source_simulated" if simulated else "report.cover.source_own",
                       markdown=False, **ctx)
     return {
         "title": edition.full_title(w),
         "subtitle": edition.full_subtitle(w),
         "author": w.render("report.author", markdown=False),
-        "edition": w.render("report.cover.edition", markdown=False),
+        "edition": w.render("report.cover.edition" if period is None or period["comparable"]
+                            else "report.cover.edition_span", markdown=False, period=period),
         "date": (edition.date or dt.date.today()).isoformat(),
         "source": source,
         "fingerprint": manifest.get("short_fingerprint") or manifest["fingerprint"][:12],
@@ -29,6 +34,25 @@ def cover(edition, manifest: dict, words: Words | None = None) -> dict:
     }
 
 
+PLACEHOLDER_NOTE = "not in the export, filled with placeholders"   # fission.data.mapping's words
+
+
+def _shown_path(source):
+    """A source inside the repository by its path there (this machine's folders are not news)."""
+    from .paths import REPO
+    try:
+        return str(Path(source).resolve().relative_to(REPO))
+    except (TypeError, ValueError):
+        return source
+
+
+def _qualified(text: str, table: str) -> str:
+    """``user_id`` → ``<table>.user_id``: a note names identifier columns as the schema does,
+    so the publisher's identifier scan (which flags bare names, as in a table header) passes."""
+    from .publish.scan import COLUMNS
+    return re.sub(rf"(?<![\w.])({'|'.join(COLUMNS)})\b", rf"{table}.\1", text)
+
+
 def data_notes(manifest: dict, w: Words) -> list[str]:
     """What a mapping did to the company's exports (docs/mapping.md): its own notes, the
     currency, each table's derivations and the rows set aside by rule."""
@@ -38,10 +62,18 @@ def data_notes(manifest: dict, w: Words) -> list[str]:
     notes = [str(n) for n in m.get("notes") or []]
     if m.get("currency") and m["currency"] != "CNY":
         notes.append(w.render("report.cover.currency", markdown=False, currency=m["currency"]))
+    filled = []
     for table, r in (m.get("tables") or {}).items():
-        notes += [f"{table}: {d}" for d in r.get("derivations") or []]
+        # the placeholders' values (SQL, some built from ids) belong in the manifest; the
+        # report names the columns, qualified, once
+        notes += [f"{table}: {_qualified(d, table)}" for d in r.get("derivations") or []
+                  if not d.startswith(PLACEHOLDER_NOTE)]
+        filled += [f"{table}.{c}" for c in ((r.get("columns") or {}).get("filled") or {})]
         for rule, n in (r.get("rejected") or {}).items():
-            notes.append(w.render("report.cover.rejected", markdown=False, table=table, rule=rule, n=n))
+            notes.append(w.render("report.cover.rejected", markdown=False, table=table,
+                                  rule=_qualified(rule, table), n=n))
+    if filled:
+        notes.append(w.render("report.cover.placeholders", markdown=False, columns=filled))
     return notes
 
 

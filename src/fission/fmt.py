@@ -46,8 +46,9 @@ def count(x: float | None, lang: str = "zh") -> str:
     return f"{x:,.0f}"
 
 
-def yuan(x: float | None, lang: str = "zh", digits: int = 1) -> str:
-    """Money in the units a reader expects: 元 / 万元 / 亿元 / 万亿元, or CNY 12.3k / m / bn."""
+def yuan(x: float | None, lang: str = "zh", digits: int = 1, currency: str = "CNY") -> str:
+    """Money in the units a reader expects: 元 / 万元 / 亿元 / 万亿元, or CNY 12.3k / m / bn; in
+    another ``currency`` (own data is never converted) its ISO code: "12.3 万 GBP", "GBP 12.3k"."""
     if _missing(x):
         return "—"
     a = abs(x)
@@ -56,15 +57,21 @@ def yuan(x: float | None, lang: str = "zh", digits: int = 1) -> str:
         for above, div, suffix, d in ((1e12, 1e12, " tn", 2), (1e9, 1e9, " bn", 2),
                                       (1e6, 1e6, " m", 2), (1e4, 1e3, "k", 1)):
             if a >= above:
-                return f"CNY {x / div:,.{d}f}{suffix}"
-        return f"CNY {x:,.{digits}f}"
+                return f"{currency} {x / div:,.{d}f}{suffix}"
+        return f"{currency} {x:,.{digits}f}"
+    unit = "元" if currency == "CNY" else f" {currency}"
     if a >= 1e12:
-        return f"{x / 1e12:,.2f} 万亿元"
+        return f"{x / 1e12:,.2f} 万亿{unit}"
     if a >= 1e8:
-        return f"{x / 1e8:,.2f} 亿元"
+        return f"{x / 1e8:,.2f} 亿{unit}"
     if a >= 1e4:
-        return f"{x / 1e4:,.1f} 万元"
-    return f"{x:,.{digits}f} 元"
+        return f"{x / 1e4:,.1f} 万{unit}"
+    return f"{x:,.{digits}f} {unit.strip()}"
+
+
+def money(lang: str = "zh", currency: str = "CNY") -> str:
+    """The currency as a unit in a label: 元 / CNY, or the ISO code of another currency."""
+    return "元" if currency == "CNY" and lang == "zh" else currency
 
 
 def pct(x: float | None, digits: int = 1, lang: str = "zh") -> str:
@@ -138,7 +145,7 @@ def _unsigned_zero(x: float, digits: int, scale: float = 1.0) -> float:
 
 
 def ci(lo: float | None, hi: float | None, kind: str = "pct", digits: int = 1, lang: str = "zh",
-       level: int = 95, short: bool = False) -> str:
+       level: int = 95, short: bool = False, currency: str = "CNY") -> str:
     """A confidence interval: "95% 置信区间 +1.2%～+3.4%" / "95% CI +1.2% to +3.4%";
     ``short``: the bounds only ("+1.2～+3.4" / "+1.2 to +3.4"), for a column that names the
     interval in its header. ``kind``: "pct" (relative change), "pp" (difference of rates),
@@ -153,7 +160,7 @@ def ci(lo: float | None, hi: float | None, kind: str = "pct", digits: int = 1, l
     f = {"pct": lambda v: signed_pct(v, digits), "rate": lambda v: pct(v, digits),
          "pp": lambda v: f"{v * 100:+.{digits}f}" + (" pp" if lang == "en" else ""),
          "ratio": lambda v: f"{v:.{max(digits, 2)}f}", "num": lambda v: num(v, digits),
-         "yuan": lambda v: yuan(v, lang)}[kind]
+         "yuan": lambda v: yuan(v, lang, currency=currency)}[kind]
     if lang == "en":
         return f"{level}% CI {f(lo)} to {f(hi)}"
     unit = " 个百分点" if kind == "pp" else ""
@@ -177,12 +184,12 @@ def join(items, lang: str = "zh") -> str:
 UNITS = ("rate", "yuan", "count", "ratio", "days", "num")
 
 
-def value(x: float | None, unit: str, digits: int = 1, lang: str = "zh") -> str:
+def value(x: float | None, unit: str, digits: int = 1, lang: str = "zh", currency: str = "CNY") -> str:
     """A key figure's value by its unit code (one of :data:`UNITS`)."""
     if unit == "rate":
         return pct(x, digits, lang)
     if unit == "yuan":
-        return yuan(x, lang)
+        return yuan(x, lang, currency=currency)
     if unit == "count":
         return count(x, lang)
     if unit == "ratio":
@@ -206,11 +213,15 @@ def value_change(cur: float | None, prev: float | None, unit: str, digits: int =
     return signed_pct(cur / prev - 1, digits)
 
 
-def filters(lang: str) -> dict[str, Callable]:
-    """The template filters (and functions) for one language."""
+def filters(lang: str, currency: str = "CNY") -> dict[str, Callable]:
+    """The template filters (and functions) for one language and the data's currency."""
     if lang not in LANGUAGES:
         raise ValueError(f"language {lang!r} is not one of {', '.join(LANGUAGES)}")
-    fns = {"num": num, "count": count, "yuan": yuan, "pct": pct, "signed_pct": signed_pct,
+    fns = {"num": num, "count": count, "pct": pct, "signed_pct": signed_pct,
            "pp": pp, "ratio": ratio, "days": days, "change": change, "change_pp": change_pp,
-           "ci": ci, "sig": sig, "join": join, "value": value, "value_change": value_change}
-    return {k: partial(f, lang=lang) for k, f in fns.items()}
+           "sig": sig, "join": join, "value_change": value_change}
+    out = {k: partial(f, lang=lang) for k, f in fns.items()}
+    out.update({k: partial(f, lang=lang, currency=currency)
+                for k, f in (("yuan", yuan), ("ci", ci), ("value", value))})
+    out["money"] = money(lang, currency)
+    return out

@@ -43,7 +43,7 @@ def change_cell(f: dict, lang: str) -> str:
     return text
 
 
-def summary_markdown(chapters: list[dict], labels: dict, lang: str) -> str:
+def summary_markdown(chapters: list[dict], labels: dict, lang: str, currency: str = "CNY") -> str:
     """``chapters``: [{title, finding, figures: [figure dict + "name"]}] in book order;
     ``labels``: the common words' ``report.summary`` texts."""
     if not chapters:
@@ -56,8 +56,8 @@ def summary_markdown(chapters: list[dict], labels: dict, lang: str) -> str:
     for ch in chapters:
         for i, f in enumerate(ch["figures"]):
             d = f.get("digits", 1)
-            cells = (fmt.value(f["value"], f["unit"], d, lang),
-                     fmt.value(f["previous"], f["unit"], d, lang), change_cell(f, lang))
+            cells = (fmt.value(f["value"], f["unit"], d, lang, currency),
+                     fmt.value(f["previous"], f["unit"], d, lang, currency), change_cell(f, lang))
             rows.append(f"| {ch['title'] if i == 0 else ''} | {f['name']} | " + " | ".join(cells) + " |")
     return head + "\n".join(rows) + "\n"
 

@@ -88,7 +88,8 @@ class Chapter:
         self.output_dir = Path(output_dir)
         self.words = Words(chapter, language, edition, chapters_present)
         self.f: dict = {}
-        self.skipping = False      # inside a section whose data is missing
+        self.skipping = False      # inside a section (or part) whose data is missing
+        self.section, self.section_skipped = None, False
 
     def facts(self, facts: dict) -> dict:
         """Store the chapter's facts (as JSON) and return them as the words and figures see them.
@@ -110,10 +111,23 @@ class Chapter:
         """Start a section. When its data is missing, show the heading and a notice naming what
         is missing; the section's texts, figures and tables that follow are left out."""
         _display(self.words.heading(section, self.f), {"kind": "heading", "key": section})
-        self.skipping = section in self.missing
+        self.section = section
+        self.skipping = self.section_skipped = section in self.missing
         if self.skipping:
             _display(self.words.missing_notice(self.missing[section]),
                      {"kind": "notice", "key": section})
+
+    def part(self, name: str | None) -> None:
+        """Start a part of the current section that needs more than the section (its NEEDS key
+        is ``<section>.<name>``); ``None`` ends it. A part whose data is missing shows a one-line
+        notice and its texts, figures and tables are left out; the rest of the section is not."""
+        if self.section_skipped:
+            return
+        key = f"{self.section}.{name}" if name else None
+        self.skipping = key in self.missing
+        if self.skipping:
+            _display(self.words.missing_notice(self.missing[key], part=True),
+                     {"kind": "notice", "key": key})
 
     def say(self, key: str) -> None:
         """Show the paragraph ``text.<key>`` of the words."""

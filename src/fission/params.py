@@ -65,6 +65,10 @@ class EngineParams(_Strict):
     data_path: str | None = Field(None, description="spark: where the cluster reads the staged tables "
                                   "(s3a://…, hdfs://…, a shared path); default: the staged folder")
     conf: dict[str, str] = Field(default_factory=dict, description="spark: extra Spark configuration")
+    driver_sample: int | None = Field(
+        None, ge=1_000, description="at most this many users reach a model fitted in the driver "
+        "(Cox, CLV, the recommenders' training): a seeded sample, stated in the chapter. Default: "
+        "each chapter's own (CLV 30k customers, recommender training 300k users, Cox all buyers)")
 
 
 class Edition(_Strict):
@@ -141,7 +145,21 @@ class Edition(_Strict):
         """What the words see of the edition (``ed`` in a template)."""
         return {"edition": self.edition, "year": self.year, "compare_year": self.compare_year,
                 "language": self.language, "min_group_size": self.privacy.min_group_size,
-                "simulated": self.simulated}
+                "simulated": self.simulated, "currency": self.currency}
+
+    @property
+    def currency(self) -> str:
+        """The currency of the data's amounts (ISO 4217): the mapping's, CNY otherwise; amounts
+        are never converted, so the book writes them in this currency."""
+        if self.data.source != "mapping" or not self.data.mapping:
+            return "CNY"
+        import yaml
+        path = Path(self.data.mapping)
+        path = path if path.is_absolute() else REPO / path
+        try:
+            return str((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("currency") or "CNY")
+        except OSError:
+            return "CNY"         # staging reports the unreadable mapping with what to do
 
     @property
     def simulated(self) -> bool:
@@ -160,7 +178,7 @@ class Edition(_Strict):
             "edition": self.edition, "year": self.year, "compare_year": self.compare_year,
             "language": self.language, "data_dir": str(staged_dir),
             "min_group_size": self.privacy.min_group_size, "simulated": self.simulated,
-            "engine": self.engine.model_dump(),
+            "currency": self.currency, "engine": self.engine.model_dump(),
         }
 
 

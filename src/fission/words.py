@@ -81,7 +81,7 @@ class Words:
         self.env = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False,
                                       keep_trailing_newline=False, trim_blocks=True,
                                       lstrip_blocks=True)
-        funcs = fmt.filters(language)
+        funcs = fmt.filters(language, self.edition.get("currency") or "CNY")
         self.env.filters.update(funcs)
         self.env.globals.update(funcs)
         self.env.filters["name"] = self.name
@@ -114,9 +114,14 @@ class Words:
         return dig(self.own if self.chapter else self.common, dotted, self.where)
 
     # ---- rendering ---------------------------------------------------------------------
-    def missing_notice(self, missing: list[str]) -> str:
-        """The notice shown instead of a section whose data the edition lacks."""
-        return self.render_text(self.common["report"]["section_missing"], None, missing=missing)
+    def missing_notice(self, missing: list, part: bool = False) -> str:
+        """The notice shown instead of a section (or a part of one) whose data the edition
+        lacks. An item is a table or ``table.column``, or a dict for too short a history:
+        ``{"history": "users.signup_ts", "have": 11, "need": 12}`` (complete months)."""
+        items = [self.render_text(self.common["report"]["missing_history"], None, **m)
+                 if isinstance(m, dict) else m for m in missing]
+        key = "part_missing" if part else "section_missing"
+        return self.render_text(self.common["report"][key], None, missing=items)
 
     def render_text(self, template: str, facts: dict | None = None, markdown: bool = True,
                     **extra) -> str:

@@ -109,8 +109,11 @@ def facts(con, year: int, compare_year: int, min_group_size: int = 50,
     missing = coverage.gaps(con, NEEDS)
     rows = sc.scorecard(chapter_facts, names)
     f = {"year": int(year), "missing": missing, "chapters": sorted(chapter_facts),
-         "n_chapters": len(chapter_facts),
+         # the chapters with key figures (one whose data is all missing has none)
+         "n_chapters": len({r["chapter"] for r in rows}),
          "scorecard": {"rows": rows, "n": len(rows),
+                       "compared": sum(1 for r in rows if r["previous"] is not None),
+                       "intervals": sum(1 for r in rows if r["lo"] is not None),
                        "significant": sum(1 for r in rows if r["significant"] is True),
                        "not_significant": sum(1 for r in rows if r["significant"] is False),
                        "census": sum(1 for r in rows if r["census"])},
@@ -124,7 +127,12 @@ def facts(con, year: int, compare_year: int, min_group_size: int = 50,
                                 "top_separated": bool(q[0]["separated"]) if q else False}
     figs = []
     if "forecast" not in missing:
-        fc = f["forecast"] = _forecast(con, holdout, horizon, n_boot, seed)
+        try:
+            f["forecast"] = _forecast(con, holdout, horizon, n_boot, seed)
+        except F.ShortHistory as e:     # too short a history is missing data, not an error
+            missing["forecast"] = [{"history": e.what, "have": e.have, "need": e.need}]
+    if "forecast" not in missing:
+        fc = f["forecast"]
         u, g = fc["users"], fc["gmv"]
         figs = [
             keyfigures.figure("next_new_users", u["total"], "count", u["last12"], lo=u["growth_lo"],

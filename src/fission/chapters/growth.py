@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .. import coverage, keyfigures
-from ..metrics import cascades, experiments, growth, privacy, segments, viral
+from ..metrics import cascades, experiments, growth, periods, privacy, segments, viral
 
 WINDOW = 30             # days after signup in which a user's shares and first order count
 CASCADE_WINDOW = 60     # days after a root's signup in which its cascade is observed
@@ -140,11 +140,51 @@ def _cascades(con, year, compare_year, min_group_size) -> dict:
 
 
 # ------------------------------------------------------------------ growth accounting
+def _whole(ga: pd.DataFrame, con, period: str) -> pd.DataFrame:
+    """The growth-accounting periods observed from start to end: a part-period at either end
+    of the data (its buyers not all seen yet) is not counted as churn."""
+    start, end = periods.observed_span(con)
+    step = pd.DateOffset(months=1) if period == "month" else pd.Timedelta(days=7)
+    p = pd.to_datetime(ga.period)
+    keep = (p >= start.normalize()) & (p + step <= end.normalize() + pd.Timedelta(days=1))
+    out = ga[keep.to_numpy()]
+    out.attrs = dict(ga.attrs)
+    return out
+
+
+def _growth_year(ga, gw, year) -> dict:
+    """Growth accounting of ``year`` alone, for data without a whole comparison year."""
+    gc, wc = segments.annual_growth(ga, year), segments.annual_growth(gw, year)
+    if not gc.periods:
+        raise ValueError(f"table orders: no whole month of {year} is in the data; growth "
+                         "accounting needs at least one")
+    cur = ga[ga.period.dt.year == year].set_index("period")
+    s = lambda g: {k: float(g[k]) for k in g.index}
+    rows = [{"metric": m, "kind": "count", "cur": gc[m], "prev": None}
+            for m in ("mean_active", "new", "retained", "resurrected", "churned")]
+    rows += [{"metric": "quick_ratio", "kind": "ratio", "cur": gc.quick_ratio, "prev": None},
+             {"metric": "retention_rate", "kind": "rate", "cur": gc.retention_rate, "prev": None},
+             {"metric": "weekly_quick_ratio", "kind": "ratio", "cur": wc.quick_ratio, "prev": None},
+             {"metric": "months_qr_above_1", "kind": "share", "cur": gc.periods_qr_above_1,
+              "prev": None, "n": gc.periods, "n_prev": None}]
+    return {"comparable": False, "cur": s(gc), "week": s(wc),
+            "qr_high": {"month": int(cur.quick_ratio.idxmax().month), "value": float(cur.quick_ratio.max())},
+            "qr_low": {"month": int(cur.quick_ratio.idxmin().month), "value": float(cur.quick_ratio.min())},
+            "resurrected_share": gc.resurrected / (gc.new + gc.resurrected),
+            "first_month": f"{cur.index.min():%Y-%m}", "last_month": f"{cur.index.max():%Y-%m}",
+            "baseline_month": None,
+            "monthly": ga[["period", "new", "resurrected", "churned", "quick_ratio"]].assign(
+                period=lambda d: d.period.dt.strftime("%Y-%m")),
+            "rows": pd.DataFrame(rows)}
+
+
 def _growth(con, year, compare_year) -> dict:
     ga = growth.growth_accounting(con, period="month")
     if not growth.check_balance(ga):
         raise AssertionError("growth accounting does not balance")
     gw = growth.growth_accounting(con, period="week")
+    if not periods.edition_periods(con, year, compare_year)["comparable"]:
+        return _growth_year(_whole(ga, con, "month"), _whole(gw, con, "week"), year)
     gc, gp = segments.annual_growth(ga, year), segments.annual_growth(ga, compare_year)
     wc, wp = segments.annual_growth(gw, year), segments.annual_growth(gw, compare_year)
     chg = growth.annual_change(con, year, compare_year).set_index("metric")
@@ -168,7 +208,7 @@ def _growth(con, year, compare_year) -> dict:
          "prev": gp.periods_qr_above_1, "n": gc.periods, "n_prev": gp.periods},
     ]
     return {
-        "cur": s(gc), "prev": s(gp), "week": s(wc), "week_prev": s(wp),
+        "comparable": True, "cur": s(gc), "prev": s(gp), "week": s(wc), "week_prev": s(wp),
         "active_change": _v(act), "quick_ratio_change": qr, "retention_change": rr,
         "qr_high": {"month": int(cur.quick_ratio.idxmax().month), "value": float(cur.quick_ratio.max())},
         "qr_low": {"month": int(cur.quick_ratio.idxmin().month), "value": float(cur.quick_ratio.min())},
@@ -284,6 +324,10 @@ def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
                                       hi=c["ci_hi"], significant=c["significant"]))
     if "growth" not in missing:
         f["growth"] = g = _growth(con, year, compare_year)
+    if "growth" in f and not g["comparable"]:
+        figs += [keyfigures.figure("quick_ratio", g["cur"]["quick_ratio"], "num", digits=2),
+                 keyfigures.figure("retention_rate", g["cur"]["retention_rate"], "rate")]
+    elif "growth" in f:
         qr = g["quick_ratio_change"]
         q_ci = rel(qr, qr["prev"])
         figs += [

@@ -9,8 +9,10 @@ plus every incentive, :mod:`fission.metrics.incentives`), the same ledger chapte
 """
 from __future__ import annotations
 
+import pandas as pd
+
 from .. import coverage, keyfigures
-from ..metrics import funnel, incentives, overview, privacy
+from ..metrics import funnel, incentives, overview, periods, privacy
 
 LOW_TIERS = (3, 4, 5)          # 三线及以下: where price-led mechanisms spread
 YOUNG = ("18-24", "25-30")
@@ -32,25 +34,32 @@ def _market(con) -> dict:
     }
 
 
-def _kpis(con, year, compare_year) -> dict:
+def _kpis(con, year, compare_year, period: dict) -> dict:
     k = overview.yearly_kpis(con, year, compare_year)
     unit = {"gmv": "yuan", "aov": "yuan", "orders": "count", "new_users": "count", "buyers": "count"}
     k["unit"] = k["metric"].map(unit)
+    if not period["comparable"]:       # part-years are not set against each other
+        k["previous"], k["yoy"] = None, None
     by = k.set_index("metric")
     # GMV = buyers × orders per buyer × AOV: name the larger of the two growth drivers shown
-    driver = "buyers" if by.loc["buyers", "yoy"] > by.loc["aov", "yoy"] else "aov"
+    driver = None if not period["comparable"] else \
+        "buyers" if by.loc["buyers", "yoy"] > by.loc["aov", "yoy"] else "aov"
     return {"rows": k[["metric", "unit", "value", "previous", "yoy"]],
-            **{m: {"value": float(by.loc[m, "value"]), "previous": float(by.loc[m, "previous"]),
-                   "yoy": float(by.loc[m, "yoy"])} for m in unit},
-            "driver": driver, "census": True}
+            **{m: {"value": float(by.loc[m, "value"]), "previous": by.loc[m, "previous"],
+                   "yoy": by.loc[m, "yoy"]} for m in unit},
+            "driver": driver, "census": True, "comparable": period["comparable"]}
 
 
 def _monthly(con, year, compare_year) -> dict:
     m = overview.monthly_gmv(con, [compare_year, year])
-    cur = m[m.year == year].set_index("month").gmv
+    start, end = periods.observed_span(con)
+    first = pd.to_datetime(dict(year=m.year, month=m.month, day=1))
+    m["complete"] = periods.complete_months(start, end, first).to_numpy()
+    # the peak and the low are named among whole months only: a part-month is not a low season
+    cur = m[(m.year == year) & m.complete].set_index("month").gmv
     return {"rows": m, "peak_month": int(cur.idxmax()), "peak_gmv": float(cur.max()),
             "peak_to_mean": float(cur.max() / cur.mean()), "low_month": int(cur.idxmin()),
-            "low_gmv": float(cur.min())}
+            "low_gmv": float(cur.min()), "partial": [int(x) for x in m[(m.year == year) & ~m.complete].month]}
 
 
 def _tiers(con, year, compare_year) -> dict:
@@ -140,7 +149,9 @@ def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
     if "market" not in missing:
         f["market"] = _market(con)
     if "kpi" not in missing:
-        f["kpi"], f["monthly"] = _kpis(con, year, compare_year), _monthly(con, year, compare_year)
+        f["period"] = periods.edition_periods(con, year, compare_year)
+        f["kpi"] = _kpis(con, year, compare_year, f["period"])
+        f["monthly"] = _monthly(con, year, compare_year)
         k = f["kpi"]
         figs += [keyfigures.figure(m, k[m]["value"], "yuan" if m == "gmv" else "count", k[m]["previous"])
                  for m in ("gmv", "orders", "new_users", "buyers")]

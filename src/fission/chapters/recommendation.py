@@ -226,10 +226,12 @@ NEEDS = {
 
 def facts(con, year: int, compare_year: int, min_group_size: int = 50,
           max_users: int = MAX_USERS, n_boot: int = N_BOOT,
-          max_train_users: int = MAX_TRAIN_USERS) -> dict:
+          max_train_users: int = MAX_TRAIN_USERS, driver_sample: int | None = None) -> dict:
     """Every number, table and decision of chapter 5 for ``year`` (``compare_year`` for the
     online CTR's change), of the sections the data can build (``missing`` names the others).
     ``min_group_size``: a segment of fewer evaluated users is not shown."""
+    # the edition's cap on what reaches a driver-side fit (params: engine.driver_sample)
+    max_train_users = min(max_train_users, driver_sample or max_train_users)
     missing = coverage.gaps(con, NEEDS)
     f = {"missing": missing, "year": int(year)}
     figs = []

@@ -17,12 +17,13 @@ import numpy as np
 import pandas as pd
 
 from .. import coverage, keyfigures
-from ..metrics import experiments, ltv, membership, privacy, retention, survival
+from ..metrics import experiments, ltv, membership, periods, privacy, retention, survival
 
 CHURN_DAYS = 90
 KM_DAYS = (30, 90, 180, 365)
 CHANNEL_MONTHS = (1, 3, 6, 12)
 LTV_USERS, LTV_SEED, MONTHS, DISCOUNT = 30_000, 0, 12, 0.01
+BACKTEST_DAYS = 365     # the CLV back-test's hold-out (ltv.clv_backtest's default horizon)
 
 
 def _lead(rows: pd.DataFrame, key: str, value: str, lo: str, hi: str) -> dict:
@@ -44,7 +45,23 @@ def _cohort(con, year, compare_year, min_group_size) -> dict:
     sizes = sizes[sizes.cohort.dt.year.isin([compare_year, year])]
     kept, hidden = privacy.suppress_small(sizes, "cohort_size", min_group_size)
     heat = rb[rb.cohort.isin(kept.cohort) & (rb.period_number <= 12)]
+    m0 = heat[heat.period_number == 0].retention
+    out = {"heat": heat.assign(cohort=heat.cohort.dt.strftime("%Y-%m"))[["cohort", "period_number", "retention"]],
+           "hidden": hidden, "m0_min": float(m0.min()), "m0_max": float(m0.max())}
     yoy = retention.retention_comparison(rb, year, compare_year, period_numbers=(1, 3))
+    if yoy.empty or set(yoy.period_number) != {1, 3}:
+        # no sign-up months of the comparison year to set beside this year's (e.g. data that
+        # start in its December): this year's pooled retention, with its interval, alone
+        one = retention.year_retention(rb, year, period_numbers=(1, 3)).set_index("period_number")
+        if 3 not in one.index:
+            raise ValueError(f"table orders: no {year} sign-up month is observed for 3 months after "
+                             "it, so cohort retention cannot be given; choose a year the data covers")
+        by = {n: {"retention": float(one.loc[n, "retention"]), "lo": float(one.loc[n, "ci_lo"]),
+                  "hi": float(one.loc[n, "ci_hi"]), "users": int(one.loc[n, "users"])}
+              for n in (1, 3) if n in one.index}
+        months = list(one.loc[3, "cohort_months"])
+        return {**out, "comparable": False, "m1": by.get(1), "m3": by[3],
+                "months": {"first": months[0], "last": months[-1]}}
     by = {int(r.period_number): {k: r[k] for k in ("retention", "compare_retention", "diff", "diff_lo",
                                                    "diff_hi", "p_value", "significant", "users",
                                                    "compare_users")}
@@ -54,10 +71,8 @@ def _cohort(con, year, compare_year, min_group_size) -> dict:
     def unbounded(y):
         sub = ru[(ru.cohort.dt.year == y) & ru.cohort.dt.month.isin(months)]
         return float(retention.retention_curve(sub).set_index("period_number").retention.loc[3])
-    m0 = heat[heat.period_number == 0].retention
-    return {"heat": heat.assign(cohort=heat.cohort.dt.strftime("%Y-%m"))[["cohort", "period_number", "retention"]],
-            "hidden": hidden, "m0_min": float(m0.min()), "m0_max": float(m0.max()),
-            "m1": by[1], "m3": by[3], "months": {"first": months[0], "last": months[-1]},
+    return {**out, "comparable": True, "m1": by[1], "m3": by[3],
+            "months": {"first": months[0], "last": months[-1]},
             "unbounded_m3": unbounded(year), "unbounded_m3_prev": unbounded(compare_year)}
 
 
@@ -118,8 +133,8 @@ def _covariate(c: str) -> dict:
     return {"kind": kind, "code": code}
 
 
-def _cox(con) -> dict:
-    cox = survival.cox_churn(con, CHURN_DAYS)
+def _cox(con, max_users: int | None = None) -> dict:
+    cox = survival.cox_churn(con, CHURN_DAYS, max_users=max_users, seed=LTV_SEED)
     hr = cox.hazard_ratios.merge(cox.ph_test.rename(columns={"p": "ph_p"})[["covariate", "ph_p"]],
                                  on="covariate", how="left")
     hr = pd.concat([hr, pd.DataFrame([_covariate(c) for c in hr.covariate])], axis=1)
@@ -159,27 +174,31 @@ def _membership(con, min_group_size) -> dict:
             "active": effect.loc["active_rate"].to_dict()}
 
 
-def _ltv(con, min_group_size) -> dict:
-    lt = ltv.ltv_by_segment(con, "acquisition_channel", MONTHS, DISCOUNT, max_users=LTV_USERS,
-                            seed=LTV_SEED)
-    bt = ltv.clv_backtest(con, max_users=LTV_USERS, seed=LTV_SEED)
-    old = ltv.clv_backtest(con, model="bgnbd", calibration_days=None, max_users=LTV_USERS, seed=LTV_SEED)
+def _ltv(con, min_group_size, max_users: int = LTV_USERS, by_channel: bool = True) -> dict:
+    segment = "acquisition_channel" if by_channel else None
+    lt = ltv.ltv_by_segment(con, segment, MONTHS, DISCOUNT, max_users=max_users, seed=LTV_SEED)
+    bt = ltv.clv_backtest(con, max_users=max_users, seed=LTV_SEED)
+    old = ltv.clv_backtest(con, model="bgnbd", calibration_days=None, max_users=max_users, seed=LTV_SEED)
     values = lt.customer_values.clv.to_numpy(float)
     pos = values[values > 0]
     edges = np.logspace(np.log10(max(pos.min(), 1.0)), np.log10(pos.max()), 41)
     edges[-1] = pos.max()          # 10**log10(x) may fall below x: the largest value would be lost
     counts, _ = np.histogram(pos, bins=edges)
-    seg, hidden = privacy.suppress_small(lt.by_segment, "customers", min_group_size)
-    seg = seg.rename(columns={"acquisition_channel": "channel"}).sort_values("clv", ascending=False,
-                                                                              ignore_index=True)
     bins = bt.table[bt.table.bin != "all"]
-    return {"rows": seg, "hidden": hidden, "customers": lt.customers, "subsampled": lt.subsampled,
+    out = {"rows": [], "hidden": 0}
+    if by_channel:
+        seg, hidden = privacy.suppress_small(lt.by_segment, "customers", min_group_size)
+        seg = seg.rename(columns={"acquisition_channel": "channel"}).sort_values(
+            "clv", ascending=False, ignore_index=True)
+        out = {"rows": seg, "hidden": hidden,
+               "clv_min": float(seg.clv.min()), "clv_max": float(seg.clv.max()),
+               "spend_min": float(seg.expected_spend.min()),
+               "spend_max": float(seg.expected_spend.max())}
+    return {**out, "customers": lt.customers, "subsampled": lt.subsampled,
             "months": MONTHS, "discount": DISCOUNT,
             "median": float(np.median(values)), "mean": float(values.mean()),
             "p90": float(np.quantile(values, 0.9)),
             "hist": {"edges": edges, "counts": counts},
-            "clv_min": float(seg.clv.min()), "clv_max": float(seg.clv.max()),
-            "spend_min": float(seg.expected_spend.min()), "spend_max": float(seg.expected_spend.max()),
             "converged": bool(lt.model.converged and lt.gamma_gamma.converged),
             "backtest": {"rows": bt.table, "cutoff": bt.cutoff.strftime("%Y-%m-%d"),
                          "total": bt.total.to_dict(),
@@ -202,42 +221,63 @@ def _ab(con, min_group_size) -> dict:
             "vr_min": float(ab.variance_reduction.min()), "vr_max": float(ab.variance_reduction.max())}
 
 
+def _short_history(con, days: float) -> dict | None:
+    """The missing-history item (fission.words: ``missing_history``) when the orders span less
+    than ``days``: counted in months, as the notice says."""
+    start, end = periods.observed_span(con)
+    if (end - start) >= pd.Timedelta(days=days):
+        return None
+    return {"history": "orders.order_ts", "have": int((end - start).days // 30.4375),
+            "need": int(np.ceil(days / 30.4375))}
+
+
 _ORDERS = ["user_id", "order_ts", "status"]
 #: the tables and columns each section needs (fission.coverage): with partial data the sections
 #: whose needs are met are built, the others replaced by a notice. The cohort section's
 #: sign-up → buyer funnel table comes from the survival section and is shown only with it.
 NEEDS = {
-    "cohort": {"users": ["user_id", "signup_ts", "acquisition_channel"], "orders": _ORDERS},
+    "cohort": {"users": ["user_id", "signup_ts"], "orders": _ORDERS},
+    "cohort.channels": {"users": ["user_id", "signup_ts", "acquisition_channel"], "orders": _ORDERS},
     "survival": {"users": ["user_id", "signup_ts", "acquisition_channel", "city_tier", "age_band",
                            "gender", "is_member", "member_since"], "orders": _ORDERS},
     "membership": {"users": ["user_id", "signup_ts", "is_member", "member_since"],
                    "orders": _ORDERS + ["gmv"]},
-    "ltv": {"users": ["user_id", "acquisition_channel"], "orders": _ORDERS + ["gmv"]},
+    "ltv": {"users": ["user_id"], "orders": _ORDERS + ["gmv"]},
+    "ltv.channels": {"users": ["user_id", "acquisition_channel"], "orders": _ORDERS + ["gmv"]},
     "ab": {"experiments": ["experiment_id", "name", "primary_metric", "start_ts", "end_ts"],
            "assignments": ["experiment_id", "user_id", "variant"], "orders": _ORDERS},
 }
 
 
-def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
+def facts(con, year: int, compare_year: int, min_group_size: int = 50,
+          driver_sample: int | None = None) -> dict:
     """Every number, table and decision of chapter 6 for ``year`` against ``compare_year``
-    (of the sections the data can build: ``missing`` names the others)."""
+    (of the sections the data can build: ``missing`` names the others). ``driver_sample``:
+    at most this many users in the Cox and CLV fits (a seeded sample, stated in the words)."""
     missing = coverage.gaps(con, NEEDS)
     f = {"missing": missing}
     figs = []
     if "cohort" not in missing:
         f["cohort"] = _cohort(con, year, compare_year, min_group_size)
-        f["channels"] = _channels(con, year, compare_year, min_group_size)
+        if "cohort.channels" not in missing:
+            f["channels"] = _channels(con, year, compare_year, min_group_size)
         m3 = f["cohort"]["m3"]
-        figs.append(keyfigures.figure("m3", m3["retention"], "rate", m3["compare_retention"],
-                                      lo=m3["diff_lo"], hi=m3["diff_hi"], significant=m3["significant"]))
+        figs.append(keyfigures.figure("m3", m3["retention"], "rate", m3.get("compare_retention"),
+                                      lo=m3.get("diff_lo"), hi=m3.get("diff_hi"),
+                                      significant=m3.get("significant")))
     if "survival" not in missing:
-        f["survival"], f["cox"] = _survival(con, min_group_size), _cox(con)
+        f["survival"], f["cox"] = _survival(con, min_group_size), _cox(con, driver_sample)
     if "membership" not in missing:
         f["membership"] = _membership(con, min_group_size)
         figs.append(keyfigures.figure("member_ratio", f["membership"]["orders"]["ratio"], "ratio",
                                       digits=2))
     if "ltv" not in missing:
-        f["ltv"] = _ltv(con, min_group_size)
+        short = _short_history(con, ltv.CALIBRATION_DAYS + BACKTEST_DAYS)
+        if short:     # a CLV is published with its back-test, or not at all
+            missing["ltv"] = [short]
+    if "ltv" not in missing:
+        f["ltv"] = _ltv(con, min_group_size, min(LTV_USERS, driver_sample or LTV_USERS),
+                        by_channel="ltv.channels" not in missing)
         err = f["ltv"]["backtest"]["total"]["purchases_error"]
         figs += [keyfigures.figure("clv_median", f["ltv"]["median"], "yuan"),
                  keyfigures.figure("clv_error", err, "rate")]

@@ -41,6 +41,20 @@ SF_WINDOW = (-7, 14)         # days around the festival when activity is low
 
 
 # ------------------------------------------------------------------ data
+MIN_MONTHS = 12     # a year of complete months: one of each calendar month for the seasonality
+
+
+class ShortHistory(ValueError):
+    """Too few complete months to forecast: a property of the data, shown in the report as a
+    missing section (``what`` the column counted, ``have`` and ``need`` complete months)."""
+
+    def __init__(self, what: str, have: int, need: int):
+        self.what, self.have, self.need = what, int(have), int(need)
+        table = what.split(".")[0]
+        super().__init__(f"table {table}: {have} complete months of {what}; the forecast needs at "
+                         f"least {need}")
+
+
 def _complete_months(con, first: pd.Timestamp) -> pd.DatetimeIndex:
     """Calendar months from ``first`` to the last month the data cover to its last day."""
     end = data_end(con)
@@ -67,9 +81,8 @@ def monthly_signups(con) -> pd.DataFrame:
     out = pd.DataFrame({"month": months}).merge(df, on="month", how="left").fillna({"n": 0})
     out["n"] = out["n"].astype(float)
     out.attrs["base"] = float(df.loc[df.month < months[0], "n"].sum())
-    if len(out) < 12:
-        raise ValueError(f"table users: {len(out)} complete months of sign-ups; the forecast "
-                         "needs at least 12")
+    if len(out) < MIN_MONTHS:
+        raise ShortHistory("users.signup_ts", len(out), MIN_MONTHS)
     return out
 
 
@@ -86,9 +99,8 @@ def monthly_gmv(con) -> pd.DataFrame:
                     "WHERE status <> 'cancelled' GROUP BY 1")
     df["month"] = pd.to_datetime(df["month"])
     out = pd.DataFrame({"month": months}).merge(df, on="month", how="left").fillna({"gmv": 0.0})
-    if len(out) < 12:
-        raise ValueError(f"table orders: {len(out)} complete months of GMV; the forecast needs "
-                         "at least 12")
+    if len(out) < MIN_MONTHS:
+        raise ShortHistory("orders.order_ts", len(out), MIN_MONTHS)
     return out
 
 

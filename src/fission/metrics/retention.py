@@ -185,3 +185,27 @@ def retention_comparison(long: pd.DataFrame, year: int, compare_year: int, perio
                      "z": float(test.statistic), "p_value": float(test.pvalue),
                      "significant": bool(test.pvalue < alpha)})
     return pd.DataFrame(rows)
+
+
+def year_retention(long: pd.DataFrame, year: int, period_numbers=(1, 3),
+                   alpha: float = 0.05) -> pd.DataFrame:
+    """Pooled retention at period N of ``year``'s monthly cohorts whose period N is complete by
+    the data end (for data that hold no comparison year): per N the cohort months, users,
+    retained, retention and its (1−alpha) Wilson interval."""
+    from statsmodels.stats.proportion import proportion_confint
+
+    dend = pd.Timestamp(long.attrs["data_end"])
+    period = long.attrs.get("period", "month")
+    rows = []
+    for n in period_numbers:
+        cur = long[(long["period_number"] == n) & (long["cohort"].dt.year == year)]
+        cur = cur[[_period_end(c, n, period) <= dend.normalize() + pd.Timedelta(days=1)
+                   for c in cur["cohort"]]]
+        if cur.empty:
+            continue
+        x, m = int(cur["active"].sum()), int(cur["cohort_size"].sum())
+        lo, hi = proportion_confint(x, m, alpha=alpha, method="wilson")
+        rows.append({"period_number": n, "cohort_months": sorted(set(cur["cohort"].dt.month)),
+                     "year": year, "users": m, "retained": x, "retention": x / m,
+                     "ci_lo": float(lo), "ci_hi": float(hi)})
+    return pd.DataFrame(rows)

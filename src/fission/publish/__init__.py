@@ -41,6 +41,19 @@ def render(book_dir: Path = REPORT, engine: str = "auto", cover: dict | None = N
     raise ValueError(f"unknown engine {engine!r} (auto, quarto, builtin)")
 
 
+def _period(edition, data_dir: Path) -> dict | None:
+    """The years the staged data cover (fission.metrics.periods), for the cover; None when the
+    data cannot tell (no staged tables)."""
+    import duckdb
+
+    from ..data.load import connect
+    from ..metrics import periods
+    try:
+        return periods.edition_periods(connect(data_dir), edition.year, edition.compare_year)
+    except (LookupError, OSError, duckdb.Error):     # the cover names the years without the span
+        return None
+
+
 def publish_edition(edition, manifest: dict, engine: str = "auto", build: Path | None = None,
                     output: Path | None = None, publish_partial: bool = False) -> dict[str, Any]:
     """Bind the edition's book (cover, words, executed chapters) and render it; the new
@@ -67,7 +80,7 @@ def publish_edition(edition, manifest: dict, engine: str = "auto", build: Path |
               "(--publish-partial publishes it there)", file=sys.stderr)
         output = output.with_name(f"{output.name}-partial")
     from ..paths import STAGED
-    c = cover(edition, manifest)
+    c = cover(edition, manifest, period=_period(edition, STAGED / edition.edition))
     book_dir = bind(edition, build, c, data_dir=STAGED / edition.edition)
     results = render(book_dir, engine=engine, cover=c)
     _check_no_identifiers(edition, results, build)

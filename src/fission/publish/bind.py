@@ -45,7 +45,8 @@ def is_empty(chapter: str, facts: dict) -> bool:
     """A chapter whose every section lacks its data (fission.coverage): left out of the book."""
     from ..coverage import chapter_needs
     needs = chapter_needs(chapter) if chapter in OUTLINE else {}
-    return bool(needs) and set(needs) <= set(facts.get("missing") or {})
+    sections = {s for s in needs if "." not in s}      # "<section>.<part>" is part of one
+    return bool(sections) and sections <= set(facts.get("missing") or {})
 
 
 def dropped_chapters(edition, build: Path) -> list[str]:
@@ -110,7 +111,8 @@ def bind_notebook(nb, words: Words, facts: dict):
             elif kind == "text":
                 out["data"]["text/markdown"] = words.render(f"text.{meta['key']}", facts)
             elif kind == "notice":
-                out["data"]["text/markdown"] = words.missing_notice(facts["missing"][meta["key"]])
+                out["data"]["text/markdown"] = words.missing_notice(facts["missing"][meta["key"]],
+                                                                    part="." in meta["key"])
             elif kind in ("figure", "table"):
                 if opts:   # cell options label one output per cell
                     raise WordsError(f"{words.where}: {opts['label']} and {meta['label']} are "

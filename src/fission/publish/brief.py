@@ -33,14 +33,14 @@ def kpi_rows(facts: dict[str, dict], words: dict[str, Words]) -> list[dict]:
         facts, lambda ch, fid: words[ch].render(f"keyfigures.{fid}", facts[ch]))
 
 
-def _message(m: dict, row: dict, lang: str) -> dict:
+def _message(m: dict, row: dict, lang: str, currency: str = "CNY") -> dict:
     """A key message's parts as the words phrase them."""
     d = max(row["digits"], 1) if row["unit"] == "rate" else 1
     kind = "pp" if m["change_kind"] == "pp" else "pct"
     change = (fmt.change_pp if kind == "pp" else fmt.change)(m["change"], d, lang)
     interval = fmt.ci(m["lo"], m["hi"], kind, d, lang) if m["lo"] is not None else ""
-    return {**m, "value": fmt.value(row["value"], row["unit"], row["digits"], lang),
-            "previous": fmt.value(row["previous"], row["unit"], row["digits"], lang),
+    return {**m, "value": fmt.value(row["value"], row["unit"], row["digits"], lang, currency),
+            "previous": fmt.value(row["previous"], row["unit"], row["digits"], lang, currency),
             "change_text": change, "interval": interval, "ref": f"@sec-{m['slug']}"}
 
 
@@ -48,13 +48,15 @@ def _headlines(rows: list[dict]) -> dict[str, tuple[str, str]]:
     """Each chapter's headline figure: its first key figure compared with last year (not a
     forecast, whose "change" is on this year, nor a figure without last year's value)."""
     out: dict[str, tuple[str, str]] = {}
-    for r in rows:
-        if not r.get("forecast") and r["previous"] is not None:
-            out.setdefault(r["chapter"], (r["chapter"], r["id"]))
+    compared = [r for r in rows if not r.get("forecast") and r["previous"] is not None]
+    # an edition whose data hold no whole comparison year compares nothing: this year's figures
+    for r in compared or [r for r in rows if not r.get("forecast")]:
+        out.setdefault(r["chapter"], (r["chapter"], r["id"]))
     return out
 
 
-def _scorecard_table(rows: list[dict], facts: dict, words: dict, labels: dict, lang: str) -> str:
+def _scorecard_table(rows: list[dict], facts: dict, words: dict, labels: dict, lang: str,
+                     currency: str = "CNY") -> str:
     """Each chapter's headline (first) key figure: value, last year, change with its interval."""
     cols = labels["columns"]
     out = ["| " + " | ".join(cols) + " |", "|:---|:---|---:|---:|"]
@@ -64,7 +66,7 @@ def _scorecard_table(rows: list[dict], facts: dict, words: dict, labels: dict, l
             continue
         fig = next(f for f in facts[r["chapter"]]["keyfigures"] if f["id"] == r["id"])
         title = words[r["chapter"]].render("title", facts[r["chapter"]])
-        out.append(f"| {title} | {r['name']} | {fmt.value(r['value'], r['unit'], r['digits'], lang)} "
+        out.append(f"| {title} | {r['name']} | {fmt.value(r['value'], r['unit'], r['digits'], lang, currency)} "
                    f"| {keyfigures.change_cell(fig, lang)} |")
     return "\n".join(out) + "\n"
 
@@ -84,8 +86,10 @@ def brief_markdown(edition, build: Path, chapters: list[str], common: Words, boo
     words = {ch: _words(edition, chapters, ch) for ch in facts}
     rows = kpi_rows(facts, words)
     by_id = {(r["chapter"], r["id"]): r for r in rows}
-    msgs = [_message(m, by_id[(m["chapter"], m["id"])], lang) for m in scorecard.key_messages(rows)]
-    parts = [common.render("report.brief.intro", n=len(msgs)), ""]
+    msgs = [_message(m, by_id[(m["chapter"], m["id"])], lang, edition.currency)
+            for m in scorecard.key_messages(rows)]
+    compared = sum(1 for r in rows if r["previous"] is not None and not r.get("forecast"))
+    parts = [common.render("report.brief.intro", n=len(msgs), compared=compared), ""]
     if msgs:
         parts += [f"**{lab['messages']}**", ""]
         parts += [f"{i}. " + common.render("report.brief.message", m=m) for i, m in enumerate(msgs, 1)]
@@ -106,7 +110,7 @@ def brief_markdown(edition, build: Path, chapters: list[str], common: Words, boo
     else:
         parts += [common.render("report.brief.no_recommendations"), ""]
     parts += [f"**{lab['scorecard']}**", "",
-              _scorecard_table(rows, facts, words, lab, lang),
+              _scorecard_table(rows, facts, words, lab, lang, edition.currency),
               common.render("report.brief.appendix_note")]
     return "\n".join(parts) + "\n"
 
@@ -120,7 +124,8 @@ def appendix_qmd(edition, build: Path, chapters: list[str], common: Words) -> st
         figs = [{**k, "name": w.render(f"keyfigures.{k['id']}", f)} for k in f.get("keyfigures") or []]
         finding = w.render("finding", f) if "finding" in w.own else ""
         entries.append({"title": w.render("title", f), "finding": finding, "figures": figs})
+    table = keyfigures.summary_markdown(entries, common.entry("report.summary"), edition.language,
+                                        edition.currency)
     return (f"# {common.render('report.appendix.title')} {{.unnumbered}}\n\n"
-            f"{common.render('report.appendix.intro')}\n\n"
-            f"{keyfigures.summary_markdown(entries, common.entry('report.summary'), edition.language)}")
+            f"{common.render('report.appendix.intro')}\n\n{table}")
 

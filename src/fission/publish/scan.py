@@ -54,7 +54,9 @@ def find_identifiers(text: str, data_dir: Path | None = None) -> list[str]:
         hits = sorted(set(pattern.findall(text)))
         if hits:
             found.append(f"{len(hits)} {what}(s): {', '.join(hits[:3])}")
-    cols = [c for c in COLUMNS if re.search(rf"\b{c}\b", text)]
+    # a qualified name ("users.device_hash", in a notice of missing data) names the column in
+    # the schema; a bare one is what a table header of identifiers would show
+    cols = [c for c in COLUMNS if re.search(rf"(?<![\w.]){c}\b", text)]
     if cols:
         found.append(f"identifier column name(s): {', '.join(cols)}")
     hashes = device_hashes(data_dir)

@@ -25,9 +25,13 @@ def monthly(f: dict, labels: dict):
     rows = f["monthly"]["rows"]
     fig, ax = plt.subplots()
     for i, y in enumerate(sorted({r["year"] for r in rows})):
-        pts = sorted((r["month"], r["gmv"]) for r in rows if r["year"] == y)
-        ax.plot([m for m, _ in pts], [g / 1e4 for _, g in pts], marker="o",
+        pts = sorted((r["month"], r["gmv"], r.get("complete", True)) for r in rows if r["year"] == y)
+        ax.plot([m for m, _, _ in pts], [g / 1e4 for _, g, _ in pts], marker="o",
                 label=labels["year"].format(y), color=PALETTE[i])
+        part = [(m, g) for m, g, whole in pts if not whole]     # months only partly observed
+        if part:
+            ax.plot([m for m, _ in part], [g / 1e4 for _, g in part], "o", color=PALETTE[i],
+                    markerfacecolor="white", markersize=9)
     ax.set_xticks(range(1, 13), labels["months"])
     ax.set_ylabel(labels["y"])
     ax.legend()

@@ -77,7 +77,11 @@ def cox_forest(f: dict, labels: dict, name):
 def ltv(f: dict, labels: dict, name):
     L = f["ltv"]
     edges, counts = np.asarray(L["hist"]["edges"]), np.asarray(L["hist"]["counts"])
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
+    rows = L["rows"][::-1]
+    if rows:
+        fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 4.2), gridspec_kw={"width_ratios": [1.3, 1]})
+    else:                              # no acquisition channel in the data: the distribution only
+        fig, ax1 = plt.subplots(figsize=(7, 4.2))
     ax1.bar(edges[:-1], counts, width=np.diff(edges), align="edge", color=PALETTE[1])
     ax1.set_xscale("log")
     ax1.axvline(L["median"], color=PALETTE[0], ls="--", label=labels["median"])
@@ -85,7 +89,9 @@ def ltv(f: dict, labels: dict, name):
     ax1.set_xlabel(labels["x1"])
     ax1.set_ylabel(labels["y1"])
     ax1.legend()
-    rows = L["rows"][::-1]
+    if not rows:
+        fig.tight_layout()
+        return fig
     ax2.barh([name(r["channel"], "channel") for r in rows], [r["clv"] for r in rows], color=PALETTE[0])
     ax2.set_xlabel(labels["x2"])
     fig.tight_layout()
