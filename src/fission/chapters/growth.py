@@ -140,10 +140,11 @@ def _cascades(con, year, compare_year, min_group_size) -> dict:
 
 
 # ------------------------------------------------------------------ growth accounting
-def _whole(ga: pd.DataFrame, con, period: str) -> pd.DataFrame:
-    """The growth-accounting periods observed from start to end: a part-period at either end
-    of the data (its buyers not all seen yet) is not counted as churn."""
-    start, end = periods.observed_span(con)
+def _whole(ga: pd.DataFrame, span: tuple, period: str) -> pd.DataFrame:
+    """The growth-accounting periods observed from start to end (``span``, from
+    periods.observed_span): a part-period at either end of the data (its buyers not all seen
+    yet) is not counted as churn."""
+    start, end = span
     step = pd.DateOffset(months=1) if period == "month" else pd.Timedelta(days=7)
     p = pd.to_datetime(ga.period)
     keep = (p >= start.normalize()) & (p + step <= end.normalize() + pd.Timedelta(days=1))
@@ -183,8 +184,9 @@ def _growth(con, year, compare_year) -> dict:
     if not growth.check_balance(ga):
         raise AssertionError("growth accounting does not balance")
     gw = growth.growth_accounting(con, period="week")
-    if not periods.edition_periods(con, year, compare_year)["comparable"]:
-        return _growth_year(_whole(ga, con, "month"), _whole(gw, con, "week"), year)
+    span = periods.observed_span(con)
+    if not periods.edition_periods(con, year, compare_year, span)["comparable"]:
+        return _growth_year(_whole(ga, span, "month"), _whole(gw, span, "week"), year)
     gc, gp = segments.annual_growth(ga, year), segments.annual_growth(ga, compare_year)
     wc, wp = segments.annual_growth(gw, year), segments.annual_growth(gw, compare_year)
     chg = growth.annual_change(con, year, compare_year).set_index("metric")

@@ -50,9 +50,9 @@ def _kpis(con, year, compare_year, period: dict) -> dict:
             "driver": driver, "census": True, "comparable": period["comparable"]}
 
 
-def _monthly(con, year, compare_year) -> dict:
+def _monthly(con, year, compare_year, period: dict) -> dict:
     m = overview.monthly_gmv(con, [compare_year, year])
-    start, end = periods.observed_span(con)
+    start, end = pd.Timestamp(period["start"]), pd.Timestamp(period["end"])
     first = pd.to_datetime(dict(year=m.year, month=m.month, day=1))
     m["complete"] = periods.complete_months(start, end, first).to_numpy()
     # the peak and the low are named among whole months only: a part-month is not a low season
@@ -151,7 +151,7 @@ def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
     if "kpi" not in missing:
         f["period"] = periods.edition_periods(con, year, compare_year)
         f["kpi"] = _kpis(con, year, compare_year, f["period"])
-        f["monthly"] = _monthly(con, year, compare_year)
+        f["monthly"] = _monthly(con, year, compare_year, f["period"])
         k = f["kpi"]
         figs += [keyfigures.figure(m, k[m]["value"], "yuan" if m == "gmv" else "count", k[m]["previous"])
                  for m in ("gmv", "orders", "new_users", "buyers")]

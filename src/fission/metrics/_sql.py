@@ -56,6 +56,19 @@ def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
 TRUNCATION_GAP_DAYS = 90
 
 
+def first_activity(con) -> pd.Timestamp | None:
+    """The earliest order, share or share-visit timestamp (None without an activity table):
+    when observation started (the users table may hold an installed base from before)."""
+    parts = []
+    for t, c in (("orders", "order_ts"), ("shares", "share_ts"), ("share_visits", "visit_ts")):
+        if has_table(con, t):
+            parts.append(f"(SELECT min({c})::TIMESTAMP FROM {t})")
+    if not parts:
+        return None
+    first = con.execute(f"SELECT least({', '.join(parts)})").fetchall()[0][0]
+    return None if first is None else pd.Timestamp(first)
+
+
 def data_start(con: duckdb.DuckDBPyConnection) -> pd.Timestamp | None:
     """The start of the observed activity, when the activity tables start later than the users
     table: the earliest order, share or share-visit timestamp, floored to its day, if it comes
@@ -66,19 +79,15 @@ def data_start(con: duckdb.DuckDBPyConnection) -> pd.Timestamp | None:
     Users who signed up before it have a left-truncated history (their early orders, shares and
     visits are not in the data); analyses that measure time from signup (K-factor, survival,
     cohort retention, membership windows) keep only users with ``signup_ts >= data_start``."""
-    parts = []
-    for t, c in (("orders", "order_ts"), ("shares", "share_ts"), ("share_visits", "visit_ts")):
-        if has_table(con, t):
-            parts.append(f"(SELECT min({c})::TIMESTAMP FROM {t})")
-    if not parts or not has_table(con, "users"):
+    first = first_activity(con)
+    if first is None or not has_table(con, "users"):
         return None
-    first_activity, first_signup = con.execute(
-        f"SELECT least({', '.join(parts)}), (SELECT min(signup_ts)::TIMESTAMP FROM users)").fetchall()[0]
-    if first_activity is None or first_signup is None:
+    first_signup = con.execute("SELECT min(signup_ts)::TIMESTAMP FROM users").fetchall()[0][0]
+    if first_signup is None:
         return None
-    if pd.Timestamp(first_activity) - pd.Timestamp(first_signup) <= pd.Timedelta(days=TRUNCATION_GAP_DAYS):
+    if first - pd.Timestamp(first_signup) <= pd.Timedelta(days=TRUNCATION_GAP_DAYS):
         return None
-    return pd.Timestamp(first_activity).floor("D")
+    return first.floor("D")
 
 
 def observed_signup_sql(con: duckdb.DuckDBPyConnection, col: str = "signup_ts") -> str:

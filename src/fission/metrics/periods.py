@@ -15,23 +15,18 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ._sql import MissingTableError, data_end, has_table
-
-# the activity tables whose timestamps say when observation started (the users table may hold an
-# installed base that signed up long before, see _sql.data_start)
-_ACTIVITY = (("orders", "order_ts"), ("shares", "share_ts"), ("share_visits", "visit_ts"))
+from ._sql import MissingTableError, data_end, first_activity, has_table
 
 
 def observed_span(con) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The first and last timestamp of the observed activity (orders, shares, visits; the
     users' sign-ups when there is no activity table)."""
-    parts = [f"(SELECT min({c})::TIMESTAMP FROM {t})" for t, c in _ACTIVITY if has_table(con, t)]
-    if not parts and has_table(con, "users"):
-        parts = ["(SELECT min(signup_ts)::TIMESTAMP FROM users)"]
-    if not parts:
+    start = first_activity(con)
+    if start is None and has_table(con, "users"):
+        start = pd.Timestamp(con.execute("SELECT min(signup_ts)::TIMESTAMP FROM users").fetchall()[0][0])
+    if start is None:
         raise MissingTableError("no table with timestamps (orders, users, shares) found")
-    start = con.execute(f"SELECT least({', '.join(parts)})").fetchall()[0][0]
-    return pd.Timestamp(start), data_end(con)
+    return start, data_end(con)
 
 
 def year_span(start: pd.Timestamp, end: pd.Timestamp, year: int) -> dict:
@@ -45,10 +40,11 @@ def year_span(start: pd.Timestamp, end: pd.Timestamp, year: int) -> dict:
             "days": int((hi - lo).days) + 1, "complete": bool(lo == first and hi == last)}
 
 
-def edition_periods(con, year: int, compare_year: int) -> dict:
-    """The observed span, each of the edition's years within it, and ``comparable``: both years
-    complete, so year-on-year figures compare like with like."""
-    start, end = observed_span(con)
+def edition_periods(con, year: int, compare_year: int, span=None) -> dict:
+    """The observed span (``span``: :func:`observed_span`'s, when already read), each of the
+    edition's years within it, and ``comparable``: both years complete, so year-on-year
+    figures compare like with like."""
+    start, end = span or observed_span(con)
     y, c = year_span(start, end, year), year_span(start, end, compare_year)
     return {"start": start.strftime("%Y-%m-%d"), "end": end.strftime("%Y-%m-%d"),
             "year": y, "compare_year": c, "comparable": bool(y["complete"] and c["complete"])}
