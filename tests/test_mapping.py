@@ -494,3 +494,28 @@ def test_inspect_of_the_default_data_builds_everything(capsys, default_platform)
     assert cli.main(["inspect", str(default_platform[0])]) == 0
     out = capsys.readouterr().out
     assert "missing" not in out and "10_conclusions  (3/3 sections)" in out
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_data_notes_are_in_the_books_language(tmp_path, lang):
+    """The mapping's derivations are recorded by key and worded by the book; its own notes are
+    given in the book's language when the mapping has them per language."""
+    from fission import cover
+    from fission.words import Words
+    rep = apply_mapping(online_retail_mapping(tmp_path), tmp_path / "out", quarantine=True)
+    assert {d["key"] for d in rep["tables"]["orders"]["derivations"]} == {
+        "orders_from_lines", "gmv_from_lines", "cancellation_lines"}
+    notes = cover.data_notes({"mapping": rep}, Words(None, lang))
+    text = "\n".join(notes)
+    n_derived = sum(len(r["derivations"]) for r in rep["tables"].values())
+    assert n_derived == 7 and len(notes) == 3 + 1 + n_derived + 2 + 1   # notes, currency, rejected, filled
+    han = [n for n in notes if re.search(r"[\u4e00-\u9fff]", n)]
+    if lang == "zh":
+        assert han == notes                       # every note worded in Chinese
+        assert "orders：由订单明细汇总" in text and "由首笔订单" not in text
+        assert "金额为英镑" in text and "GBP" in text
+    else:
+        assert han == [] and "orders: one row per order_id of the order lines" in text
+        assert "amounts in GBP" in text
+    # a plain list of notes is given as written, whatever the language
+    assert cover.data_notes({"mapping": {"notes": ["as written"]}}, Words(None, lang)) == ["as written"]

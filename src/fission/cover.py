@@ -34,7 +34,6 @@ def cover(edition, manifest: dict, words: Words | None = None, period: dict | No
     }
 
 
-PLACEHOLDER_NOTE = "not in the export, filled with placeholders"   # fission.data.mapping's words
 
 
 def _shown_path(source):
@@ -59,15 +58,15 @@ def data_notes(manifest: dict, w: Words) -> list[str]:
     m = manifest.get("mapping")
     if not m:
         return []
-    notes = [str(n) for n in m.get("notes") or []]
+    notes = [str(n) for n in _in_language(m.get("notes"), w.language)]
     if m.get("currency") and m["currency"] != "CNY":
         notes.append(w.render("report.cover.currency", markdown=False, currency=m["currency"]))
     filled = []
     for table, r in (m.get("tables") or {}).items():
+        notes += [w.render("report.cover.table_note", markdown=False, table=table,
+                           note=_qualified(_derivation(d, w), table)) for d in r.get("derivations") or []]
         # the placeholders' values (SQL, some built from ids) belong in the manifest; the
         # report names the columns, qualified, once
-        notes += [f"{table}: {_qualified(d, table)}" for d in r.get("derivations") or []
-                  if not d.startswith(PLACEHOLDER_NOTE)]
         filled += [f"{table}.{c}" for c in ((r.get("columns") or {}).get("filled") or {})]
         for rule, n in (r.get("rejected") or {}).items():
             notes.append(w.render("report.cover.rejected", markdown=False, table=table,
@@ -75,6 +74,23 @@ def data_notes(manifest: dict, w: Words) -> list[str]:
     if filled:
         notes.append(w.render("report.cover.placeholders", markdown=False, columns=filled))
     return notes
+
+
+def _in_language(notes, language: str) -> list:
+    """A mapping's own notes: a list as written, or ``{zh: […], en: […]}`` in the book's
+    language (another language's when the mapping has none in it: said rather than lost)."""
+    if isinstance(notes, dict):
+        return notes.get(language) or next((v for v in notes.values() if v), [])
+    return notes or []
+
+
+def _derivation(d, w: Words) -> str:
+    """One derivation of the mapping (``{"key": …, params}``, fission.data.mapping) in the
+    book's language; text as written by older manifests."""
+    if isinstance(d, str):
+        return d
+    return w.render(f"report.cover.derive.{d['key']}", markdown=False,
+                    **{k: v for k, v in d.items() if k != "key"})
 
 
 def cover_markdown(c: dict) -> str:

@@ -125,7 +125,9 @@ class Mapping(_Strict):
     tables: dict[str, TableSpec] = Field(default_factory=dict)
     order_lines: OrderLinesSpec | None = None
     derive: dict[str, Part] = Field(default_factory=dict)
-    notes: list[str] = Field(default_factory=list, description="said in the data notes as written")
+    notes: list[str] | dict[Literal["zh", "en"], list[str]] = Field(
+        default_factory=list, description="said in the data notes as written; {zh: […], en: […]} "
+                                          "to give them in the book's language")
 
     @model_validator(mode="after")
     def _consistent(self):
@@ -461,7 +463,7 @@ class _Run:
         self.report: dict[str, Any] = {
             "mapping": str(lm.path), "mapping_sha256": lm.sha256(), "currency": self.m.currency,
             "money_unit": self.m.money_unit, "timezone": self.m.timezone, "quarantine": quarantine,
-            "notes": list(self.m.notes), "sources": {}, "tables": {}}
+            "notes": self.m.notes, "sources": {}, "tables": {}}
 
     def close(self):
         self.con.close()
@@ -719,18 +721,16 @@ def _order_lines(run: _Run, ol: OrderLinesSpec) -> None:
     rows_in = run.con.execute("SELECT count(*) FROM L").fetchone()[0]
 
     good = "(SELECT *, abs(v_qty) AS __q FROM L WHERE __rule IS NULL)"
-    notes_o = ["one row per order_id of the order lines; order_ts = the earliest line's time",
-               "gmv = Σ qty × unit_price over the order's lines" if "gmv" not in ol.orders.columns
-               else "gmv from the export's order amount (orders.columns.gmv)"]
+    # derivations by key: the report words them in its language (report.cover.derive.<key>)
+    notes_o = [{"key": "orders_from_lines"},
+               {"key": "gmv_from_lines"} if "gmv" not in ol.orders.columns else {"key": "gmv_from_export"}]
     status = "'paid'"
     if ol.status:
         status = "min(v_status)"
-        notes_o.append(f"status from the export ({ol.status!r} through its value map)")
+        notes_o.append({"key": "status_from_export", "column": ol.status})
     if ol.cancelled:
         status = f"CASE WHEN bool_and(__cancel) THEN 'cancelled' ELSE {status} END"
-        notes_o.append(f"a line with {ol.cancelled!r} is a cancellation line (quantity taken as positive); "
-                       "an order of cancellation lines has status cancelled"
-                       + ("" if ol.status else ", every other order is taken as paid (no status in the export)"))
+        notes_o.append({"key": "cancellation_lines", "condition": ol.cancelled, "status_in_export": bool(ol.status)})
     have = {"order_id": "v_order_id", "user_id": "min(v_user_id)", "order_ts": "min(v_order_ts)",
             "gmv": "sum(__q * v_unit_price)", "status": status}
     have |= {c: f"min(v_o_{c})" for c in ol.orders.columns}
@@ -739,7 +739,7 @@ def _order_lines(run: _Run, ol: OrderLinesSpec) -> None:
     cols["source"] = ["order_id", "user_id", *ol.orders.columns]
     if not ol.status and not ol.cancelled:
         cols["filled"]["status"] = "paid"
-        notes_o.append("no status nor cancellation in the export: every order is taken as paid")
+        notes_o.append({"key": "all_paid"})
     run.sql(f"CREATE TEMP TABLE o_out AS SELECT {', '.join(sel)} FROM {good} GROUP BY v_order_id")
     n = run.write("orders", "SELECT * FROM o_out", "order_id")
     run.report["tables"]["orders"] = {"from": f"order lines (source {ol.source})", "rows_in": rows_in,
@@ -750,8 +750,7 @@ def _order_lines(run: _Run, ol: OrderLinesSpec) -> None:
                   f"FROM {good} GROUP BY 1, 2", "order_id, item_id")
     run.report["tables"]["order_items"] = {
         "from": f"order lines (source {ol.source})", "rows_in": rows_in, "rows_written": n, "rejected": rejected,
-        "derivations": ["one row per (order_id, item_id): lines of the same item in an order are added up; "
-                        "unit_price = their amount ÷ their quantity"],
+        "derivations": [{"key": "order_items_from_lines"}],
         "columns": {"source": ["order_id", "item_id"], "derived": ["qty", "unit_price"], "filled": {}, "absent": []}}
     _derive(run, good)
 
@@ -768,29 +767,25 @@ def _derive(run: _Run, good: str) -> None:
             have = {"user_id": "v_user_id", "signup_ts": "min(v_order_ts)"} | {
                 c: f"arg_min(v_{pre}{c}, {{'t': v_order_ts, 'r': __row}})" for c in part.columns}
             frm, group, order = good, "GROUP BY v_user_id", "user_id"
-            notes = ["no user table: one user per user_id of the orders; signup_ts = the time of the first order "
-                     "in the data, of any status (sign-up itself is not in the export)"]
+            notes = [{"key": "users_from_orders"}]
         elif name == "items":
             have = {"item_id": "v_item_id", "list_price": "max(v_unit_price)"} | cols_from_lines
             frm, group, order = good, "GROUP BY v_item_id", "item_id"
-            notes = ["no item table: one item per item_id of the order lines; list_price = the highest "
-                     "unit price it sold at"]
+            notes = [{"key": "items_from_lines"}]
         else:
             have = {"supplier_id": "supplier_id"}
             frm, group, order = "read_parquet('" + (run.out / "items.parquet").as_posix() + "')", \
                 "GROUP BY supplier_id", "supplier_id"
-            notes = ["no supplier table: one supplier per supplier_id of the items"]
+            notes = [{"key": "suppliers_from_items"}]
         if part.columns:
-            notes.append(f"{', '.join(part.columns)} from the {'first order' if name == 'users' else 'first line'}")
+            notes.append({"key": "first_order_columns" if name == "users" else "first_line_columns",
+                          "columns": list(part.columns)})
         # the aggregates first, then the contract's columns over them: placeholders may refer to
         # the derived columns (e.g. device_hash from user_id)
         inner = ", ".join(f"{e} AS {q(c)}" for c, e in have.items())
         sel, cols = run.out_columns(name, {c: q(c) for c in have}, part)
         cols["derived"] = [c for c in have if c not in part.columns]
         cols["source"] = list(part.columns)
-        if cols["filled"]:
-            notes.append("not in the export, filled with placeholders: " + ", ".join(
-                f"{k}={v['sql'] if isinstance(v, dict) else v}" for k, v in cols["filled"].items()))
         n = run.write(name, f"SELECT {', '.join(sel)} FROM (SELECT {inner} FROM {frm} {group})", order)
         run.report["tables"][name] = {"from": "derived from the order lines" if name != "suppliers"
                                       else "derived from the items", "rows_in": None, "rows_written": n,

@@ -24,6 +24,7 @@ from typing import Iterable
 import duckdb
 
 from .contract import TABLES, Column, Table
+from .footer import Footer, read_footer
 from .load import MEMORY_LIMIT_ENV, memory_cap, table_files
 
 N_EXAMPLES = 3
@@ -283,6 +284,16 @@ class _Src:
             return None
         return list(self.stored.items())
 
+    def footer(self, con) -> Footer | None:
+        """The Parquet footers' statistics (read once; None for CSV or unreadable statistics)."""
+        if self.csv:
+            return None
+        if not hasattr(self, "_footer"):
+            fam = {c: _family(t) for c, t in self.stored.items()}
+            self._footer = read_footer(con, self.files, ints={c for c, f in fam.items() if f in _INTS},
+                                       reals={c for c, f in fam.items() if f in _REALS})
+        return self._footer
+
     def ok(self, *cols: str) -> bool:
         return all(c in self.stored and c not in self.bad_type for c in cols)
 
@@ -339,6 +350,9 @@ class _Checker:
         self.srcs: dict[str, _Src] = {}
         self.problems: list[Problem] = []
         self.rows: dict[str, int] = {}
+        self.scanned: dict[str, int] = {}      # rules left to a scan per table (the rest: footers)
+        self.dense: dict[str, tuple[str, tuple[int, int]]] = {}   # tables whose key is a full range
+        self.fk_settled = 0
 
     def close(self):
         self.con.close()
@@ -507,12 +521,29 @@ class _Checker:
                               f"{q(o.later)} < {q(o.earlier)}", [o.earlier, o.later], False))
         return rules
 
+    def settled(self, src: _Src, rule: str, col: str | None) -> bool:
+        """The Parquet footers prove that no row breaks ``rule`` on ``col`` (no scan needed)."""
+        f = src.footer(self.con)
+        if f is None or col is None:
+            return False
+        c = src.table.column(col)
+        return {"not_null": lambda: f.no_nulls(col),
+                "allowed": lambda: f.in_integers(col, c.allowed),
+                "finite": lambda: f.finite(col),
+                "min": lambda: f.within(col, lo=c.min),
+                "max": lambda: f.within(col, hi=c.max)}.get(rule, lambda: False)()
+
     def scan_table(self, src: _Src):
         t = src.table
-        rules = self.column_rules(src)
-        aggs = ["count(*)"] + [f"count(*) FILTER (WHERE {r[3]})" for r in rules]
-        res = self.sql(f"WITH src AS ({src.cte()}) SELECT {', '.join(aggs)} FROM src").fetchone()
+        rules = [r for r in self.column_rules(src) if not self.settled(src, r[0], r[1])]
+        footer = src.footer(self.con)
+        if not rules and footer is not None:     # every rule settled by the footers: no scan
+            res = (footer.rows,)
+        else:
+            aggs = ["count(*)"] + [f"count(*) FILTER (WHERE {r[3]})" for r in rules]
+            res = self.sql(f"WITH src AS ({src.cte()}) SELECT {', '.join(aggs)} FROM src").fetchone()
         self.rows[t.name] = res[0]
+        self.scanned[t.name] = len(rules)
         if res[0] == 0:   # a required table without rows fails every chapter that reads it
             self.add(t.name, None, "empty", f"{'required ' if t.required else ''}table has no rows "
                      f"({self.names(src.files)} holds only {'its header' if src.csv else 'a schema'})",
@@ -539,6 +570,9 @@ class _Checker:
                f"GROUP BY ALL HAVING count(*) > 1) SELECT count(*), coalesce(sum(n), 0) FROM d")
         nkeys, nrows = self.sql(sql).fetchone()
         if not nkeys:
+            footer = src.footer(self.con)
+            if len(t.key) == 1 and footer is not None and (r := footer.dense_range(t.key[0])):
+                self.dense[t.name] = (t.key[0], r)
             return
         ex = self.sql(
             f"WITH src AS ({src.cte()}) SELECT {k}, count(*) AS n FROM src WHERE {notnull} "
@@ -566,12 +600,19 @@ class _Checker:
     def foreign_keys(self, src: _Src):
         t = src.table
         checks = []
+        footer = src.footer(self.con)
         for c in src.present:
             if not c.fk or not src.ok(c.name):
                 continue
             par = self._parent(c.fk, t, "foreign_key", c.name)
-            if par:
-                checks.append((c, *par))
+            if not par:
+                continue
+            # a parent holding every integer key of a range holds every child value in it
+            dense = self.dense.get(par[0].table.name)
+            if dense and dense[0] == par[1] and footer is not None and footer.within(c.name, *dense[1]):
+                self.fk_settled += 1
+                continue
+            checks.append((c, *par))
         if not checks:
             return
         ctes, flags = [f"src AS ({src.cte()})"], []
@@ -660,14 +701,16 @@ def validate(data_dir: str | Path, tables: Iterable[str] | None = None, *,
             except duckdb.Error as e:
                 ck.add(src.table.name, None, "unreadable", *ck.unreadable(src.files, e))
                 src.bad_type.update(src.stored)
-        for src in todo:
+        for src in todo:       # every key first: a foreign key may be settled by its parent's
             ck.primary_key(src)
+        for src in todo:
             ck.foreign_keys(src)
             ck.cross_time_order(src)
         if stats is not None:
             stats["tables"] = len(todo)
             stats["rows"] = dict(ck.rows)
             stats["schemas"] = {src.table.name: src.schema() for src in todo}
+            stats["settled"] = {"scanned_rules": dict(ck.scanned), "foreign_keys": ck.fk_settled}
         return ck.problems
     finally:
         ck.close()
