@@ -79,6 +79,26 @@ def test_cascades_compared_on_complete_windows(sim):
     assert sum(r["users"] for r in c["rows"]) <= c["users"]
 
 
+def test_a_driver_sample_keeps_whole_cascades_and_the_words_say_so(sim):
+    """engine.driver_sample: only whole trees sampled in the database reach the driver, and
+    the words state the sample; without it every tree is analysed and nothing is said."""
+    assert sim["facts"]["cascades"]["sample"] is None
+    c = jsonable(growth._cascades(sim["con"], 2025, 2024, 50, driver_sample=3000))
+    s = c["sample"]
+    assert s["max_users"] == 3000 and 2900 < s["users"] <= 3000 < s["users_total"]
+    assert s["trees"] < s["trees_total"] and c["trees"] < sim["facts"]["cascades"]["trees"]
+    f = {**sim["facts"], "cascades": c}
+    out = words_check.render_all("03_growth_strategy", f, tables=TABLES,
+                                 edition=dict(edition="2025", year=2025, compare_year=2024,
+                                              min_group_size=50, simulated=True))
+    assert f"{s['trees']:,} whole cascades ({s['users']:,} users" in "\n".join(out["en"])
+    assert f"完整的 {s['trees']:,} 个级联" in "\n".join(out["zh"])
+    plain = words_check.render_all("03_growth_strategy", sim["facts"], tables=TABLES,
+                                   edition=dict(edition="2025", year=2025, compare_year=2024,
+                                                min_group_size=50, simulated=True))
+    assert "whole cascades" not in "\n".join(plain["en"]) and "抽取完整" not in "\n".join(plain["zh"])
+
+
 def test_segment_and_uplift_decisions(sim):
     s = sim["facts"]["segments"]
     for seg in growth.SEGMENTS:

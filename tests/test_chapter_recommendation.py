@@ -119,10 +119,22 @@ def test_a_training_sample_keeps_the_cores_friends_and_evaluates_only_the_core(s
     con = sim["con"]
     start, cutoff = "2024-12-03", "2025-12-04"
     fr = recommendation.friends(con)
-    assert recommendation.training_sample(con, start, cutoff, fr, 10 ** 9) is None
-    s = recommendation.training_sample(con, start, cutoff, fr, 2000)
+    assert recommendation.training_sample(con, start, cutoff, 10 ** 9) is None
+    s = recommendation.training_sample(con, start, cutoff, 2000)
     assert len(s["core"]) == 2000 and s["with_history"] > 2000
-    assert np.array_equal(s["core"], recommendation.training_sample(con, start, cutoff, fr, 2000)["core"])
+    assert np.array_equal(s["core"], recommendation.training_sample(con, start, cutoff, 2000)["core"])
+    # the core is the first 2000 users with history in the order of md5(user_id), drawn in SQL
+    hist = recommendation.query(con, f"""
+        SELECT DISTINCT user_id FROM events WHERE item_id IS NOT NULL AND ts >= ? AND ts <= ?
+          AND event_type IN ({', '.join(repr(k) for k in recommendation.BROWSE)})
+        UNION SELECT user_id FROM ({recommendation.BUY_SQL}) b""", [start, cutoff, start, cutoff]).user_id
+    import hashlib
+    first = sorted(hist, key=lambda u: (hashlib.md5(str(int(u)).encode()).hexdigest(), u))[:2000]
+    assert s["with_history"] == len(hist) and np.array_equal(s["core"], np.sort(first))
+    # only the pairs of two training users reach the recommender, and they are all of those
+    only = recommendation.friends(con, s["users"])
+    both = fr[fr.user_id.isin(s["users"]) & fr.friend_id.isin(s["users"])]
+    assert len(only) and sorted(map(tuple, only.to_numpy())) == sorted(map(tuple, both.to_numpy()))
     # every referrer and referee of a core user with history is trained on
     near = fr[fr.user_id.isin(s["core"]) | fr.friend_id.isin(s["core"])]
     inter, buy = recommendation.interactions(con, start, cutoff, "2026-01-01", s["users"])
@@ -158,3 +170,22 @@ def test_without_the_live_variants_the_offline_sections_stay_whole(small_platfor
     assert f["missing"] == {"online": ["events.algo_variant"], "agreement": ["events.algo_variant"]}
     assert "offline" in f and "online" not in f and "agreement" not in f and "yoy" not in f
     assert [k["id"] for k in f["keyfigures"]] == ["offline_ndcg"]
+
+
+def test_the_clustered_ratio_from_sums_is_the_one_from_rows():
+    """The online A/B's intervals come from per-variant sums (metrics.experiments.ratio_from_sums):
+    the same as from per-user rows (ratio_of_sums), here by hand and on random clusters."""
+    import numpy as np
+
+    from fission.metrics.experiments import ratio_from_sums, ratio_of_sums
+    # y = (1, 0, 3), x = (2, 2, 4): R = 4/8 = 0.5, residuals (0, −1, 1), Var = 3/2 · 2 / 64
+    r, se = ratio_from_sums(3, 4, 8, 2.0)
+    assert r == 0.5 and se == pytest.approx(np.sqrt(3 / 2 * 2) / 8)
+    assert (r, se) == pytest.approx(ratio_of_sums([1, 0, 3], [2, 2, 4]))
+    rng = np.random.default_rng(3)
+    x = rng.integers(1, 30, 500)
+    y = rng.binomial(x, 0.1)
+    rr = y.sum() / x.sum()
+    assert ratio_from_sums(500, y.sum(), x.sum(), ((y - rr * x) ** 2).sum()) == pytest.approx(
+        ratio_of_sums(y, x), rel=1e-12)
+    assert np.isnan(ratio_from_sums(1, 1, 2, 0.0)[1]) and np.isnan(ratio_from_sums(5, 0, 0, None)[0])

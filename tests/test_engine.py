@@ -113,3 +113,107 @@ def test_spark_finds_the_tables_of_a_staged_folder_and_of_a_lake(tmp_path):
     assert engine._table_path("s3a://b/f/2025", "events", lake) == "s3a://b/f/2025/events"
     assert engine._table_path("s3a://b/f/2025", "orders", lake) is None
     assert engine._table_path("hdfs://nn/f", "orders", None) == "hdfs://nn/f/orders"
+
+
+# ------------------------------------------------------------------ Spark session settings
+def test_shuffle_partitions_are_set_for_spark_local_only():
+    assert engine.spark_settings("local[2]")["spark.sql.shuffle.partitions"] == "8"
+    assert engine.spark_settings("local[*]")["spark.sql.shuffle.partitions"] == "8"
+    for master, remote in (("spark://h:7077", None), ("yarn", None), ("k8s://h", None),
+                           ("local[2]", "sc://h:15002")):
+        s = engine.spark_settings(master, remote)
+        assert "spark.sql.shuffle.partitions" not in s, (master, remote)
+        assert s["spark.sql.session.timeZone"] == "UTC"
+        assert s["spark.sql.cteRecursionRowLimit"] == "-1"
+
+
+def test_the_data_start_and_end_are_asked_once_per_spark_connection():
+    from fission.metrics import _sql
+
+    class Frame:
+        def __init__(self, v):
+            self.v = v
+
+        def collect(self):
+            return [(self.v,)]
+
+    class Spark:
+        asked = []
+
+        def sql(self, q):
+            self.asked.append(q)
+            return Frame(dt.datetime(2025, 12, 31) if "GREATEST" in q.upper() or "LEAST" in q.upper()
+                         else dt.datetime(2020, 1, 1))
+
+    con = engine.SparkConnection(Spark())
+    con.has_table = lambda name: name in ("orders", "users")
+    for _ in range(3):
+        assert _sql.data_end(con) == pd.Timestamp("2025-12-31")
+        assert _sql.data_start(con) == pd.Timestamp("2025-12-31")
+    # greatest(…), least(…), min(signup_ts): one statement each, however often the chapters ask
+    assert len(Spark.asked) == con.statements == 3
+
+
+# ------------------------------------------------------------------ the same SQL on both engines
+def _spark_ready() -> bool:
+    import shutil
+    return importlib.util.find_spec("pyspark") is not None and shutil.which("java") is not None
+
+
+@pytest.fixture(scope="module")
+def both(small_platform):
+    """DuckDB and Spark local over the same simulated platform (Spark's start: tens of seconds)."""
+    if not _spark_ready():
+        pytest.skip("pyspark or Java is missing (`make setup-spark`; Java 17)")
+    spark = engine.spark_session("local[2]")
+    duck = connect(small_platform[0])
+    yield duck, engine.connect_spark(small_platform[0], spark=spark)
+    duck.close()
+    spark.stop()
+
+
+def test_sampled_cascade_trees_are_the_same_on_both_engines(both):
+    from fission.metrics import cascades
+    duck, sp = both
+    d = cascades.referral_edges(duck, max_users=2000)
+    s = cascades.referral_edges(sp, max_users=2000)
+    assert d.attrs["sample"]["sampled"] and 1900 < d.attrs["sample"]["users"] <= 2000
+    assert d.attrs == s.attrs
+    pd.testing.assert_frame_equal(d, s)
+
+
+def test_the_training_sample_and_its_friends_are_the_same_on_both_engines(both):
+    import numpy as np
+
+    from fission.chapters import recommendation
+    duck, sp = both
+    start, cutoff = pd.Timestamp("2024-12-03"), pd.Timestamp("2025-12-04")
+    d = recommendation.training_sample(duck, start, cutoff, 2000)
+    s = recommendation.training_sample(sp, start, cutoff, 2000)
+    assert d["with_history"] == s["with_history"] > 2000
+    assert np.array_equal(d["core"], s["core"]) and np.array_equal(d["users"], s["users"])
+    key = ["user_id", "friend_id"]
+    fd = recommendation.friends(duck, d["users"]).sort_values(key, ignore_index=True)
+    fs = recommendation.friends(sp, s["users"]).sort_values(key, ignore_index=True)
+    assert len(fd) > 0
+    pd.testing.assert_frame_equal(fd, fs)
+
+
+def test_the_online_ab_sums_are_the_same_on_both_engines(both):
+    from fission.metrics import recommend as rm
+    duck, sp = both
+    d = rm.online_ab(duck, "2025-01-01", "2026-01-01")
+    s = rm.online_ab(sp, "2025-01-01", "2026-01-01")
+    pd.testing.assert_frame_equal(d["rows"], s["rows"], check_exact=False, rtol=1e-9)
+    for k in ("users", "impressions", "clicks", "ctr", "ctr_se", "conversion", "conversion_se", "srm_p"):
+        assert d[k] == pytest.approx(s[k], rel=1e-9), k
+
+
+def test_the_data_start_and_end_agree_and_spark_asks_once(both):
+    from fission.metrics import _sql
+    duck, sp = both
+    assert _sql.data_end(duck) == _sql.data_end(sp)
+    assert _sql.data_start(duck) == _sql.data_start(sp)
+    n = sp.statements
+    _sql.data_end(sp), _sql.data_start(sp), _sql.first_activity(sp)
+    assert sp.statements == n

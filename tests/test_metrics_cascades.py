@@ -96,3 +96,65 @@ def test_referral_cascades_cut_at_an_observation_window():
     assert (s.trees, s.users) == (2, 5) and s.mean_size == 2.5
     with pytest.raises(ValueError):
         referral_cascades(con, window_days=0)
+
+
+# ------------------------------------------------------------------ whole trees sampled in SQL
+def _forest_con():
+    """EDGES as a users table, plus a self-referral (40) and a referrer outside the table (99)."""
+    rows = [(u, "2025-01-01", None, "organic") for u in (1, 10, 20, 30, 31)]
+    rows += [(c, "2025-02-01", p, "referral") for c, p in EDGES if c not in (30, 31)]
+    rows += [(30, "2025-01-01", 31, "referral"), (31, "2025-01-01", 30, "referral"),
+             (40, "2025-01-01", 40, "organic"), (50, "2025-02-01", 99, "referral")]
+    return make_con(users=users_df([r for r in rows if r[0] not in (30, 31) or r[2] is not None]))
+
+
+def test_sampled_edges_are_whole_trees_in_md5_order_within_the_cap():
+    import hashlib
+
+    from fission.metrics.cascades import referral_edges
+    con = _forest_con()
+    full = referral_edges(con)
+    assert full.attrs["sample"] is None and len(full) == 12
+    # trees (root: users): 1: 5, 10: 4, 20: 2, 40: 1 (a self-referral), 99: 2; 30 ↔ 31 a cycle
+    sizes = {1: 5, 10: 4, 20: 2, 40: 1, 99: 2}
+    order = sorted(sizes, key=lambda r: hashlib.md5(str(r).encode()).hexdigest())
+    for cap in (2, 5, 8, 14):
+        e = referral_edges(con, max_users=cap)
+        taken, total = [], 0
+        for r in order:                        # the md5 order, stopping at the first overflow
+            if total + sizes[r] > cap:
+                break
+            taken.append(r)
+            total += sizes[r]
+        st = cascade_stats(e.user_id, e.referrer_user_id)
+        assert sorted(st.root_user_id) == sorted(taken), cap
+        s = e.attrs["sample"]
+        assert (s["trees"], s["users"], s["trees_total"], s["users_total"]) == (len(taken), total, 5, 14)
+        assert s["sampled"] == (total < 14) and e.attrs["cyclic_users"] == 2
+        # each sampled tree is whole: its statistics are those of the full data
+        ref = cascade_stats(full.user_id, full.referrer_user_id).set_index("root_user_id")
+        assert st.set_index("root_user_id").equals(ref.loc[sorted(taken, key=lambda r: (-sizes[r], r))])
+    with pytest.raises(ValueError, match="at least 2"):
+        referral_edges(con, max_users=1)
+
+
+def test_a_cap_above_every_user_changes_no_cascade():
+    con = _forest_con()
+    a = referral_cascades(con, window_days=40, data_end="2025-12-31")
+    b = referral_cascades(con, window_days=40, data_end="2025-12-31", max_users=10 ** 6)
+    assert b.attrs["sample"]["sampled"] is False and a.attrs["sample"] is None
+    assert a.equals(b) and a.attrs["cyclic_users"] == b.attrs["cyclic_users"] == 2
+
+
+def test_sampled_trees_on_the_simulator_are_exact_and_bounded(small_platform):
+    from fission.data.load import connect
+    from fission.metrics.cascades import referral_edges
+    con = connect(small_platform[0])
+    full = referral_cascades(con, with_root_info=False).set_index("root_user_id")
+    e = referral_edges(con, max_users=2000)
+    st = referral_cascades(con, with_root_info=False, edges=e).set_index("root_user_id")
+    s = e.attrs["sample"]
+    assert s["sampled"] and 1900 < s["users"] <= 2000 and s["users_total"] == full["size"].sum()
+    assert s["trees_total"] == len(full) and st["size"].sum() == s["users"]
+    pd.testing.assert_frame_equal(st, full.loc[st.index])
+    con.close()

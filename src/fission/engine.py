@@ -159,6 +159,16 @@ class SparkConnection:
         self.statements = 0
         self._log = log
         self._unavailable = unavailable or {}
+        self._remembered: dict[str, list[tuple]] = {}
+
+    def remembered(self, sql: str) -> list[tuple]:
+        """``execute(sql).fetchall()``, run once per connection: for the full scans chapters
+        repeat over the run's immutable tables (the data start and end: 5–53 s each on Spark,
+        docs/scaling.md). Only for statements whose result does not depend on registered
+        views."""
+        if sql not in self._remembered:
+            self._remembered[sql] = self.execute(sql).fetchall()
+        return self._remembered[sql]
 
     def execute(self, sql: str, params=None) -> _Result:
         spark_sql = to_spark_sql(sql, params)
@@ -189,17 +199,34 @@ class SparkConnection:
         pass            # the session may serve others; stop it with spark.stop()
 
 
+def spark_settings(master: str = "local[2]", remote: str | None = None) -> dict[str, str]:
+    """The session settings :func:`spark_session` gives before the edition's own ``conf``
+    (which wins). Timestamps are wall times (the contract's UTC+8 clock), so the session's
+    zone is UTC: no shift; ANSI mode off, so that a division by zero gives NULL as in DuckDB."""
+    settings = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false",
+                # the referral trees' recursive walk (metrics.cascades) has as many levels as the
+                # longest referral chain and a row per referred user: Spark's defaults (100
+                # levels, 1 M rows) would stop it on large data; -1 lifts both
+                "spark.sql.cteRecursionLevelLimit": "-1", "spark.sql.cteRecursionRowLimit": "-1"}
+    if remote:
+        return settings
+    # the server's own settings: a Connect client cannot change them
+    settings |= {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
+    if master.startswith("local"):
+        # a few local cores: Spark's default 200 shuffle partitions would be mostly scheduling.
+        # A cluster keeps its own default, which adaptive execution coalesces
+        settings["spark.sql.shuffle.partitions"] = "8"
+    return settings
+
+
 def spark_session(master: str = "local[2]", remote: str | None = None, conf: dict | None = None):
-    """A Spark session: Spark Connect at ``remote`` (``sc://host:15002``), else ``master``.
-    Timestamps are wall times (the contract's UTC+8 clock), so the session's zone is UTC: no
-    shift; ANSI mode off, so that a division by zero gives NULL as in DuckDB."""
+    """A Spark session: Spark Connect at ``remote`` (``sc://host:15002``), else ``master``,
+    with :func:`spark_settings` and then ``conf``."""
     try:
         from pyspark.sql import SparkSession
     except ImportError as e:
         raise EngineError("the Spark engine needs pyspark: `make setup-spark` installs it "
                           "(and Java 17 must be on the machine)") from e
-    settings = {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false",
-                "spark.sql.shuffle.partitions": "8"}
     if remote:
         # the Connect client's own builder: pyspark's generic one refuses a Connect session in
         # a process that also runs a local Spark, and marks the whole process as Connect-only
@@ -211,9 +238,7 @@ def spark_session(master: str = "local[2]", remote: str | None = None, conf: dic
         b = ConnectSession.builder.remote(remote)
     else:
         b = SparkSession.builder.master(master).appName("fission")
-        # the server's own settings: a Connect client cannot change them
-        settings |= {"spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false"}
-    for k, v in {**settings, **(conf or {})}.items():
+    for k, v in {**spark_settings(master, remote), **(conf or {})}.items():
         b = b.config(k, v)
     return b.getOrCreate()
 

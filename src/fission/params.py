@@ -4,6 +4,7 @@ An unknown key, a wrong type or an impossible value stops with a message naming 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 from pathlib import Path
@@ -66,9 +67,10 @@ class EngineParams(_Strict):
                                   "(s3a://…, hdfs://…, a shared path); default: the staged folder")
     conf: dict[str, str] = Field(default_factory=dict, description="spark: extra Spark configuration")
     driver_sample: int | None = Field(
-        None, ge=1_000, description="at most this many users reach a model fitted in the driver "
-        "(Cox, CLV, the recommenders' training): a seeded sample, stated in the chapter. Default: "
-        "each chapter's own (CLV 30k customers, recommender training 300k users, Cox all buyers)")
+        None, ge=1_000, description="at most this many users reach a step run in the driver "
+        "(Cox, CLV, the recommenders' training, chapter 3's referral cascades as whole trees by "
+        "md5 of the root): a seeded sample, stated in the chapter. Default: each chapter's own "
+        "(CLV 30k customers, recommender training 300k users, Cox all buyers, cascades every tree)")
 
 
 class Edition(_Strict):
@@ -153,11 +155,10 @@ class Edition(_Strict):
         are never converted, so the book writes them in this currency."""
         if self.data.source != "mapping" or not self.data.mapping:
             return "CNY"
-        import yaml
         path = Path(self.data.mapping)
         path = path if path.is_absolute() else REPO / path
         try:
-            return str((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("currency") or "CNY")
+            return _mapping_currency(path, path.stat().st_mtime_ns)
         except OSError:
             return "CNY"         # staging reports the unreadable mapping with what to do
 
@@ -180,6 +181,12 @@ class Edition(_Strict):
             "min_group_size": self.privacy.min_group_size, "simulated": self.simulated,
             "currency": self.currency, "engine": self.engine.model_dump(),
         }
+
+
+@functools.lru_cache(maxsize=8)
+def _mapping_currency(path: Path, mtime_ns: int) -> str:
+    """A mapping's currency, read once per version of the file (asked several times a render)."""
+    return str((yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("currency") or "CNY")
 
 
 def _set(d: dict, dotted: str, value) -> None:

@@ -97,8 +97,11 @@ def _viral(con, year, compare_year, min_group_size) -> dict:
 
 
 # ------------------------------------------------------------------ cascades
-def _cascades(con, year, compare_year, min_group_size) -> dict:
-    cs_all = cascades.referral_cascades(con, with_root_info=True)
+def _cascades(con, year, compare_year, min_group_size, driver_sample=None) -> dict:
+    # the edges once for both views (all trees and the windowed comparison); with the edition's
+    # driver_sample only whole trees sampled in the database reach pandas
+    edges = cascades.referral_edges(con, max_users=driver_sample)
+    cs_all = cascades.referral_cascades(con, with_root_info=True, edges=edges)
     cs = cs_all[pd.to_datetime(cs_all.root_month).dt.year == year]
     desc = segments.cascade_summary(cs_all, years=[year], large=LARGE).iloc[0]
     vs = segments.virality_by_size(cs, min_trees=10)
@@ -112,7 +115,7 @@ def _cascades(con, year, compare_year, min_group_size) -> dict:
     depth_dist = cascades.cascade_distribution(cs.assign(depth=cs.depth.clip(upper=depth_cap)), by="depth")
     ref = segments.sv_reference(vs["size"])
     big = vs["size"] >= LARGE
-    win = cascades.referral_cascades(con, window_days=CASCADE_WINDOW)
+    win = cascades.referral_cascades(con, window_days=CASCADE_WINDOW, edges=edges)
     chg = segments.cascade_change(win, year, compare_year, large=LARGE).set_index("metric")
     size_tbl = cascades.cascade_distribution(cs, by="size", buckets=(2, 3, 5, 10, 20))
     size_tbl["share_of_users"] = size_tbl.users / desc.users
@@ -136,7 +139,15 @@ def _cascades(con, year, compare_year, min_group_size) -> dict:
             ["size_bucket", "trees", "share_of_trees", "users", "share_of_users", "sv_mean"]],
         "hidden": hidden,
         "mid_tree_share": float(mid.share_of_trees.sum()), "mid_user_share": float(mid.share_of_users.sum()),
+        "sample": _sample_facts(edges.attrs.get("sample")),
     }
+
+
+def _sample_facts(sample: dict | None) -> dict | None:
+    """What the words say of the cascade sample: None when every tree was analysed."""
+    if sample is None or not sample["sampled"]:
+        return None
+    return {k: sample[k] for k in ("trees", "users", "trees_total", "users_total", "max_users")}
 
 
 # ------------------------------------------------------------------ growth accounting
@@ -306,9 +317,12 @@ NEEDS = {
 }
 
 
-def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
+def facts(con, year: int, compare_year: int, min_group_size: int = 50,
+          driver_sample: int | None = None) -> dict:
     """Every number, table and decision of chapter 3 for ``year`` against ``compare_year``
-    (of the sections the data can build: ``missing`` names the others)."""
+    (of the sections the data can build: ``missing`` names the others). ``driver_sample``
+    (the edition's engine.driver_sample): at most this many users' referral edges reach the
+    driver, as whole trees sampled in the database (stated in the words)."""
     missing = coverage.gaps(con, NEEDS)
     f = {"year": int(year), "missing": missing}
     figs = []
@@ -320,7 +334,7 @@ def facts(con, year: int, compare_year: int, min_group_size: int = 50) -> dict:
         figs.append(keyfigures.figure("k_factor", v["k"], "num", v["k_prev"], digits=3, lo=k_ci[0],
                                       hi=k_ci[1], significant=v["change"]["significant"]))
     if "cascades" not in missing:
-        f["cascades"] = cs = _cascades(con, year, compare_year, min_group_size)
+        f["cascades"] = cs = _cascades(con, year, compare_year, min_group_size, driver_sample)
         c = cs["compare"]["share_users_large"]
         figs.append(keyfigures.figure("large_cascades", c["value"], "rate", c["prev"], lo=c["ci_lo"],
                                       hi=c["ci_hi"], significant=c["significant"]))

@@ -26,9 +26,10 @@ NEW_DAYS = 90
 #: evaluate at most this many users (all users are trained on): keeps the bootstrap within the
 #: chapter's minute on large data; the default data has fewer
 MAX_USERS = 20_000
-#: train on at most about this many users with history: a seeded random sample of them (the
-#: "core"), plus the core's referrers and referees so that the social recommender sees every
-#: evaluated user's friends; only core users are evaluated. ALS time grows with the users
+#: train on at most about this many users with history: a seeded sample of them drawn in SQL
+#: (the first in md5 order: the "core"), plus the core's referrers and referees so that the
+#: social recommender sees every evaluated user's friends; only core users are evaluated.
+#: ALS time grows with the users
 #: (10 M users: > 20 min on one thread), while a catalogue's item factors are learned as well
 #: from a few hundred thousand users. The default data has fewer, and is not sampled.
 MAX_TRAIN_USERS = 300_000
@@ -47,23 +48,42 @@ BUY_SQL = """SELECT o.user_id, oi.item_id, o.order_ts AS ts FROM orders o
     WHERE o.status <> 'cancelled' AND o.order_ts >= ? AND o.order_ts < ?"""
 
 
-def training_sample(con, start, cutoff, friends: pd.DataFrame, max_train_users: int,
+def training_sample(con, start, cutoff, max_train_users: int,
                     seed: int = SAMPLE_SEED) -> dict | None:
     """None when at most ``max_train_users`` users have history in [start, cutoff]; otherwise
-    ``{"core": user ids evaluated, "users": core + their referrers and referees (trained on),
-    "with_history": how many had history}`` (see :data:`MAX_TRAIN_USERS`)."""
+    ``{"core": user ids evaluated, "users": core + their referrers and referees with history
+    (trained on), "with_history": how many had history}`` (see :data:`MAX_TRAIN_USERS`). The
+    sample is drawn in the database — the core is the ``max_train_users`` users with history
+    first in the order of ``md5(user_id + seed)`` (the engine-neutral hash of metrics.ltv) — so
+    only the count and the sample reach the driver, not every user with history."""
     kinds = ", ".join(f"'{k}'" for k in BROWSE)
-    hist = query(con, f"""
+    hist = f"""
         SELECT DISTINCT user_id FROM events WHERE item_id IS NOT NULL AND ts >= ? AND ts <= ?
           AND event_type IN ({kinds})
-        UNION SELECT user_id FROM ({BUY_SQL}) b""", [start, cutoff, start, cutoff]).user_id
-    if len(hist) <= max_train_users:
+        UNION SELECT user_id FROM ({BUY_SQL}) b"""
+    with_history = int(con.execute(f"SELECT count(*) FROM ({hist}) h",
+                                   [start, cutoff, start, cutoff]).fetchone()[0])
+    if with_history <= max_train_users:
         return None
-    users = np.sort(hist.to_numpy())        # the database returns them in any order
-    core = np.sort(np.random.default_rng(seed).choice(users, max_train_users, replace=False))
-    near = friends[friends.user_id.isin(core) | friends.friend_id.isin(core)]
-    everyone = np.union1d(core, np.intersect1d(np.union1d(near.user_id, near.friend_id), users))
-    return {"core": core, "users": everyone, "with_history": int(len(users))}
+    s = query(con, f"""
+        WITH hist AS ({hist}),
+        core AS (
+            SELECT user_id FROM hist
+            ORDER BY md5(CAST(user_id + {int(seed)} AS VARCHAR)), user_id LIMIT {int(max_train_users)}
+        ), pairs AS (
+            SELECT user_id, referrer_user_id FROM users WHERE referrer_user_id IS NOT NULL
+        ), near AS (
+            SELECT p.referrer_user_id AS user_id FROM pairs p JOIN core c ON c.user_id = p.user_id
+            UNION SELECT p.user_id FROM pairs p JOIN core c ON c.user_id = p.referrer_user_id
+        )
+        SELECT user_id, TRUE AS is_core FROM core
+        UNION ALL
+        SELECT user_id, FALSE FROM near
+        WHERE user_id IN (SELECT user_id FROM hist) AND user_id NOT IN (SELECT user_id FROM core)""",
+              [start, cutoff, start, cutoff])
+    ids = s.user_id.to_numpy(dtype=np.int64)
+    return {"core": np.sort(ids[s.is_core.to_numpy(bool)]), "users": np.sort(ids),
+            "with_history": with_history}
 
 
 def interactions(con, start, cutoff, end, users=None) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -97,10 +117,21 @@ def interactions(con, start, cutoff, end, users=None) -> tuple[pd.DataFrame, pd.
     return inter, buy
 
 
-def friends(con) -> pd.DataFrame:
-    """Referrer–referee pairs (the social recommender treats them both ways)."""
-    return query(con, "SELECT user_id, referrer_user_id AS friend_id FROM users "
-                      "WHERE referrer_user_id IS NOT NULL")
+def friends(con, users=None) -> pd.DataFrame:
+    """Referrer–referee pairs (the social recommender treats them both ways); with ``users``
+    only the pairs of two of them (the training sample: the recommender reads no other pair,
+    and on large data the rest need not reach the driver)."""
+    sql = ("SELECT user_id, referrer_user_id AS friend_id FROM users "
+           "WHERE referrer_user_id IS NOT NULL")
+    if users is None:
+        return query(con, sql)
+    con.register("_rec_friends", pd.DataFrame({"user_id": np.asarray(users, dtype=np.int64)}))
+    try:
+        return query(con, f"""SELECT f.* FROM ({sql}) f
+            WHERE f.user_id IN (SELECT user_id FROM _rec_friends)
+              AND f.friend_id IN (SELECT user_id FROM _rec_friends)""")
+    finally:
+        con.unregister("_rec_friends")
 
 
 def _lead(rows: list[dict], key: str, sig) -> dict:
@@ -116,8 +147,8 @@ def _offline(con, year: int, max_users: int, n_boot: int, max_train_users: int) 
     end = min(data_end(con).ceil("D"), pd.Timestamp(f"{int(year) + 1}-01-01"))
     cutoff = (end - pd.Timedelta(days=HORIZON_DAYS)).floor("D")
     start = cutoff - pd.Timedelta(days=TRAIN_DAYS)
-    fr = friends(con)
-    sample = training_sample(con, start, cutoff, fr, max_train_users)
+    sample = training_sample(con, start, cutoff, max_train_users)
+    fr = friends(con, None if sample is None else sample["users"])
     inter, buy = interactions(con, start, cutoff, cutoff + pd.Timedelta(days=HORIZON_DAYS),
                               None if sample is None else sample["users"])
     ev = rm.offline_evaluation(inter, cutoff, HORIZON_DAYS, targets=buy, friends=fr,

@@ -37,6 +37,16 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pd.DataFrame
     return con.execute(sql, params or []).df()
 
 
+def _scalar(con, sql: str):
+    """The single value of ``sql``. A full scan on Spark (seconds to a minute at scale) that
+    chapters repeat, over data that do not change during a run: a connection that remembers
+    results (fission.engine.SparkConnection.remembered) answers it once; DuckDB answers in
+    milliseconds and is asked every time."""
+    if hasattr(con, "remembered"):
+        return con.remembered(sql)[0][0]
+    return con.execute(sql).fetchall()[0][0]
+
+
 def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
     """The end of the observed data: the latest order, signup, share or visit timestamp
     present. Windows ending after it are not fully observed."""
@@ -47,7 +57,7 @@ def data_end(con: duckdb.DuckDBPyConnection) -> pd.Timestamp:
             parts.append(f"(SELECT max({c})::TIMESTAMP FROM {t})")
     if not parts:
         raise MissingTableError("no table with timestamps (orders, users, shares) found")
-    return pd.Timestamp(con.execute(f"SELECT greatest({', '.join(parts)})").fetchall()[0][0])
+    return pd.Timestamp(_scalar(con, f"SELECT greatest({', '.join(parts)})"))
 
 
 # A users table whose first signup precedes the first activity by more than this holds an
@@ -65,7 +75,7 @@ def first_activity(con) -> pd.Timestamp | None:
             parts.append(f"(SELECT min({c})::TIMESTAMP FROM {t})")
     if not parts:
         return None
-    first = con.execute(f"SELECT least({', '.join(parts)})").fetchall()[0][0]
+    first = _scalar(con, f"SELECT least({', '.join(parts)})")
     return None if first is None else pd.Timestamp(first)
 
 
@@ -82,7 +92,7 @@ def data_start(con: duckdb.DuckDBPyConnection) -> pd.Timestamp | None:
     first = first_activity(con)
     if first is None or not has_table(con, "users"):
         return None
-    first_signup = con.execute("SELECT min(signup_ts)::TIMESTAMP FROM users").fetchall()[0][0]
+    first_signup = _scalar(con, "SELECT min(signup_ts)::TIMESTAMP FROM users")
     if first_signup is None:
         return None
     if first - pd.Timestamp(first_signup) <= pd.Timedelta(days=TRUNCATION_GAP_DAYS):

@@ -14,6 +14,13 @@ Only the edges (user, referrer) come out of the database; the tree work is vecto
 (pointer jumping for roots and depths, level-by-level accumulation for subtree sizes), so
 millions of edges take seconds. Referral cycles (impossible in clean data, possible in a
 company's export) are dropped and counted in ``attrs['cyclic_users']``.
+
+On large data (``max_users``, the edition's ``engine.driver_sample``) the database finds every
+user's root itself (a recursive walk down from the roots) and only the edges of a sample of
+*whole* trees reach the driver: trees in the order of the md5 of their root (the engine-neutral
+hash of metrics.ltv and survival), as many as fit in ``max_users`` users. Each sampled tree is
+complete, so its size, depth and virality are exact; what is estimated is only the mix of
+trees.
 """
 from __future__ import annotations
 
@@ -27,11 +34,78 @@ from ._sql import query, require
 SIZE_BUCKETS = (2, 3, 5, 10, 20, 50, 100, 1000)
 
 
-def referral_edges(con: duckdb.DuckDBPyConnection) -> pd.DataFrame:
-    """(user_id, referrer_user_id) for every referred user."""
+def referral_edges(con: duckdb.DuckDBPyConnection, max_users: int | None = None,
+                   seed: int = 0) -> pd.DataFrame:
+    """(user_id, referrer_user_id) for every referred user; with ``max_users`` only those of
+    whole trees sampled in the database (module docstring): trees in the order of
+    ``md5(root + seed)`` while their users (root included) add up to at most ``max_users``.
+    ``attrs['sample']`` then says how many trees and users there were and how many were taken
+    (None without ``max_users``)."""
     require(con, "users", needed_for="referral cascades (chapter 3)")
-    return query(con, """SELECT user_id::BIGINT AS user_id, referrer_user_id::BIGINT AS referrer_user_id
-                         FROM users WHERE referrer_user_id IS NOT NULL""")
+    if max_users is None:
+        e = query(con, """SELECT user_id::BIGINT AS user_id, referrer_user_id::BIGINT AS referrer_user_id
+                          FROM users WHERE referrer_user_id IS NOT NULL""")
+        e.attrs["sample"] = None
+        return e
+    if max_users < 2:
+        raise ValueError("max_users must be at least 2 (a tree has a root and a referred user)")
+    e = query(con, _SAMPLED_EDGES_SQL.format(seed=int(seed), max_users=int(max_users)))
+    if len(e):
+        tot = e.iloc[0][["trees_total", "users_total", "referred_total"]].astype("int64")
+    else:                   # no tree fits (or none exists): the totals from the walk alone
+        tot = query(con, _TREE_TOTALS_SQL).iloc[0].fillna(0).astype("int64")
+    # the database returns rows in any order: sort for a reproducible frame
+    edges = e[["user_id", "referrer_user_id"]].sort_values(["user_id", "referrer_user_id"],
+                                                           ignore_index=True)
+    nodes = np.union1d(edges.user_id.to_numpy(), edges.referrer_user_id.to_numpy())
+    referred = edges.user_id[edges.user_id != edges.referrer_user_id].to_numpy()
+    edges.attrs["sample"] = {
+        "max_users": int(max_users), "seed": int(seed),
+        "trees": int(np.setdiff1d(nodes, referred).size), "users": int(nodes.size),
+        "trees_total": int(tot["trees_total"]), "users_total": int(tot["users_total"]),
+        "sampled": bool(nodes.size < int(tot["users_total"]))}
+    # users of a referral cycle reach no root: not walked, so not in the sample (as in cascade_stats)
+    edges.attrs["cyclic_users"] = int(tot["referred_total"]) - int(tot["users_total"] - tot["trees_total"])
+    return edges
+
+
+# The walk (DuckDB's dialect; fission.engine translates it for Spark, whose recursive CTEs
+# need 4.1+): ``e`` the distinct edges, ``p`` the parent links (a self-referral makes the user
+# a root, as tree_roots does); roots are the nodes with no parent link, and every user reached
+# from a root gets that root. Users of a referral cycle are never reached.
+_WALK_SQL = """
+WITH RECURSIVE e AS (
+    SELECT DISTINCT user_id::BIGINT AS user_id, referrer_user_id::BIGINT AS referrer_user_id
+    FROM users WHERE referrer_user_id IS NOT NULL
+), p AS (
+    SELECT user_id, referrer_user_id FROM e WHERE user_id <> referrer_user_id
+), walk(user_id, root_user_id) AS (
+    SELECT node, node FROM (SELECT referrer_user_id AS node FROM e UNION SELECT user_id FROM e) n
+    WHERE node NOT IN (SELECT user_id FROM p)
+    UNION ALL
+    SELECT p.user_id, w.root_user_id FROM p JOIN walk w ON p.referrer_user_id = w.user_id
+), t AS (
+    SELECT root_user_id, count(*) AS size FROM walk GROUP BY root_user_id
+), tot AS (
+    SELECT (SELECT count(*) FROM t) AS trees_total, (SELECT sum(size) FROM t) AS users_total,
+           (SELECT count(DISTINCT user_id) FROM p) AS referred_total
+)"""
+
+_TREE_TOTALS_SQL = _WALK_SQL + " SELECT * FROM tot"
+
+# whole trees in md5 order while the running count of their users stays within the cap
+_SAMPLED_EDGES_SQL = _WALK_SQL + """, s AS (
+    SELECT root_user_id FROM (
+        SELECT root_user_id, sum(size) OVER (ORDER BY md5(CAST(root_user_id + {seed} AS VARCHAR)),
+                                                      root_user_id
+                                             ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS cum
+        FROM t) c
+    WHERE cum <= {max_users}
+)
+SELECT e.user_id, e.referrer_user_id, tot.trees_total, tot.users_total, tot.referred_total
+FROM e JOIN walk w ON w.user_id = e.user_id
+JOIN s ON s.root_user_id = w.root_user_id
+CROSS JOIN tot"""
 
 
 def tree_roots(user_id, referrer_user_id):
@@ -100,7 +174,8 @@ def cascade_stats(user_id, referrer_user_id) -> pd.DataFrame:
 
 
 def referral_cascades(con: duckdb.DuckDBPyConnection, with_root_info: bool = True,
-                      window_days: float | None = None, data_end=None) -> pd.DataFrame:
+                      window_days: float | None = None, data_end=None,
+                      edges: pd.DataFrame | None = None, max_users: int | None = None) -> pd.DataFrame:
     """:func:`cascade_stats` of the referral trees in ``users``; with ``with_root_info`` also
     the root's ``acquisition_channel``, ``root_signup_ts`` and signup month (``root_month``).
 
@@ -110,8 +185,13 @@ def referral_cascades(con: duckdb.DuckDBPyConnection, with_root_info: bool = Tru
     count — their referrers did too, so the cut tree stays connected; a root nobody joined
     within the window has no tree) and ``complete`` says whether the window ends by the data
     end (``data_end``, default :func:`fission.metrics._sql.data_end`): compare complete trees
-    only (:func:`fission.metrics.segments.cascade_summary` does)."""
-    e = referral_edges(con)
+    only (:func:`fission.metrics.segments.cascade_summary` does).
+
+    ``edges``: those of :func:`referral_edges` when already fetched (a chapter asks twice);
+    otherwise fetched here, a sample of whole trees with ``max_users``. ``attrs['sample']``
+    describes the sample (None: all trees)."""
+    e = referral_edges(con, max_users) if edges is None else edges
+    sample = e.attrs.get("sample")
     if window_days is not None:
         if window_days <= 0:
             raise ValueError("window_days must be positive")
@@ -125,9 +205,15 @@ def referral_cascades(con: duckdb.DuckDBPyConnection, with_root_info: bool = Tru
         sig = ts.set_index("user_id")["signup_ts"].reindex(nodes).to_numpy("datetime64[ns]")
         lag = sig - sig[root]
         inside = valid & (lag <= np.timedelta64(int(window_days * 86400), "s"))
+        cyclic = int((~valid).sum())     # the cut below drops them: count them first
         ci = np.searchsorted(nodes, e["user_id"].to_numpy())
         e = e[inside[ci]]
     st = cascade_stats(e["user_id"].to_numpy(), e["referrer_user_id"].to_numpy())
+    st.attrs["sample"] = sample
+    if sample is not None:      # cycles never left the database: its count stands
+        st.attrs["cyclic_users"] = e.attrs["cyclic_users"]
+    elif window_days is not None:
+        st.attrs["cyclic_users"] = cyclic
     if (with_root_info or window_days is not None) and len(st):
         con.register("_cascade_roots", st[["root_user_id"]])
         try:

@@ -297,6 +297,15 @@ def ratio_of_sums(y, x) -> tuple[float, float]:
     return float(r), float(np.sqrt(n / (n - 1) * np.sum((y - r * x) ** 2)) / sx)
 
 
+def ratio_from_sums(n: int, sy: float, sx: float, ss: float | None) -> tuple[float, float]:
+    """:func:`ratio_of_sums` from what a database can aggregate: ``n`` clusters, Σy, Σx and
+    ``ss`` = Σ(yᵢ − R xᵢ)² with R = Σy / Σx (None when Σx = 0) — so per-cluster rows need not
+    leave the database (the online A/B of chapter 5 has a row per exposed user)."""
+    if n < 2 or sx == 0:
+        return (sy / sx if sx else np.nan), np.nan
+    return float(sy / sx), float(np.sqrt(n / (n - 1) * ss) / sx)
+
+
 def ratio_change(y, x, y_prev, x_prev, alpha: float = 0.05) -> dict:
     """Change of a ratio of sums (:func:`ratio_of_sums`) between two periods. The four arrays
     are aligned by cluster (a user with no activity in a period has zeros there), so a cluster

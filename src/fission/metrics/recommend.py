@@ -45,7 +45,7 @@ import scipy.sparse as sp  # noqa: E402
 from scipy import stats  # noqa: E402
 
 from ._sql import query, require  # noqa: E402
-from .experiments import lift_ci, ratio_of_sums, srm_test  # noqa: E402
+from .experiments import lift_ci, ratio_from_sums, srm_test  # noqa: E402
 
 K = 10
 ALGOS = ("popularity", "itemknn", "als", "social")
@@ -369,7 +369,9 @@ def online_ab(con, start, end, control: str = "popularity", planned_shares: dict
     start, end = pd.Timestamp(start), pd.Timestamp(end)
     last = pd.Timestamp(con.execute("SELECT max(ts) FROM events").fetchone()[0])
     conv_end = min(end, last - pd.Timedelta(days=order_days))
-    u = query(con, f"""
+    # per user and variant in the database; only per-variant sums reach the driver (the
+    # clustered ratios need Σy, Σx and the residual sum of squares, metrics.experiments)
+    per_user = f"""
     WITH e AS (
         SELECT user_id, item_id, ts, event_type, algo_variant FROM events
         WHERE algo_variant IS NOT NULL AND ts >= ? AND ts < ?
@@ -396,36 +398,64 @@ def online_ab(con, start, end, control: str = "popularity", planned_shares: dict
     ), ou AS (
         SELECT user_id, count(*) AS user_orders FROM orders
         WHERE status <> 'cancelled' AND order_ts >= ? AND order_ts < ? GROUP BY ALL
+    ), u AS (
+        SELECT eu.*, coalesce(cu.conv_clicks, 0) AS conv_clicks, coalesce(cu.orders, 0) AS orders,
+               coalesce(ou.user_orders, 0) AS user_orders
+        FROM eu LEFT JOIN cu USING (user_id, algo_variant) LEFT JOIN ou USING (user_id)
+    )"""
+    params = [start, end, conv_end, start, end]
+    v = query(con, per_user + """, r AS (
+        SELECT algo_variant, count(*) AS users,
+               sum(impressions) AS impressions, sum(clicks) AS clicks,
+               sum(conv_clicks) AS conv_clicks, sum(orders) AS orders, sum(user_orders) AS user_orders,
+               sum(clicks)::DOUBLE / nullif(sum(impressions), 0) AS ctr,
+               sum(orders)::DOUBLE / nullif(sum(conv_clicks), 0) AS cv,
+               avg(user_orders::DOUBLE) AS opu
+        FROM u GROUP BY algo_variant
+    ), a AS (
+        SELECT sum(clicks)::DOUBLE / nullif(sum(impressions), 0) AS ctr,
+               sum(orders)::DOUBLE / nullif(sum(conv_clicks), 0) AS cv,
+               count(DISTINCT user_id) AS distinct_users
+        FROM u
     )
-    SELECT eu.*, coalesce(cu.conv_clicks, 0) AS conv_clicks, coalesce(cu.orders, 0) AS orders,
-           coalesce(ou.user_orders, 0) AS user_orders
-    FROM eu LEFT JOIN cu USING (user_id, algo_variant) LEFT JOIN ou USING (user_id)""",
-              [start, end, conv_end, start, end])
-    if u.empty:
+    SELECT r.algo_variant, r.users, r.impressions, r.clicks, r.conv_clicks, r.orders, r.user_orders,
+           sum((u.clicks - r.ctr * u.impressions) * (u.clicks - r.ctr * u.impressions)) AS ctr_ss,
+           sum((u.orders - r.cv * u.conv_clicks) * (u.orders - r.cv * u.conv_clicks)) AS cv_ss,
+           sum((u.user_orders - r.opu) * (u.user_orders - r.opu)) AS opu_ss,
+           sum((u.clicks - a.ctr * u.impressions) * (u.clicks - a.ctr * u.impressions)) AS tot_ctr_ss,
+           sum((u.orders - a.cv * u.conv_clicks) * (u.orders - a.cv * u.conv_clicks)) AS tot_cv_ss,
+           max(a.distinct_users) AS distinct_users
+    FROM u JOIN r USING (algo_variant) CROSS JOIN a
+    GROUP BY r.algo_variant, r.users, r.impressions, r.clicks, r.conv_clicks, r.orders, r.user_orders""",
+              params)
+    if v.empty:
         raise ValueError(f"events: no rec_impression with an algo_variant between {start:%Y-%m-%d} "
                          f"and {end:%Y-%m-%d}")
-    multi = u.groupby("user_id").algo_variant.nunique()
-    if (multi > 1).any():
-        ex = multi[multi > 1].index[:3].tolist()
+    if int(v.users.sum()) != int(v.distinct_users.iloc[0]):
+        multi = query(con, per_user + """
+            SELECT user_id, count(*) OVER () AS n FROM u GROUP BY user_id HAVING count(*) > 1
+            ORDER BY user_id LIMIT 3""", params)
         raise ValueError(f"events.algo_variant: rule one variant per user broken for "
-                         f"{int((multi > 1).sum())} users, e.g. user_id {ex}; an A/B needs a "
-                         "stable assignment")
-    variants = sorted(u.algo_variant.unique(), key=lambda v: (v != control, v))
+                         f"{int(multi.n.iloc[0])} users, e.g. user_id {multi.user_id.tolist()}; an A/B "
+                         "needs a stable assignment")
+    variants = sorted(v.algo_variant, key=lambda x: (x != control, x))
     if control not in variants:
         raise ValueError(f"events.algo_variant: control {control!r} not among {variants}")
+    v = v.set_index("algo_variant").loc[variants]
     rows = []
-    for v in variants:
-        g = u[u.algo_variant == v]
-        ctr, ctr_se = ratio_of_sums(g.clicks, g.impressions)
-        cv, cv_se = ratio_of_sums(g.orders, g.conv_clicks)
-        rows.append({"variant": v, "users": len(g), "impressions": int(g.impressions.sum()),
-                     "clicks": int(g.clicks.sum()), "ctr": ctr, "ctr_se": ctr_se,
+    for name, g in v.iterrows():
+        n = int(g.users)
+        ctr, ctr_se = ratio_from_sums(n, g.clicks, g.impressions, g.ctr_ss)
+        cv, cv_se = ratio_from_sums(n, g.orders, g.conv_clicks, g.cv_ss)
+        rows.append({"variant": name, "users": n, "impressions": int(g.impressions),
+                     "clicks": int(g.clicks), "ctr": ctr, "ctr_se": ctr_se,
                      "ctr_lo": ctr - Z * ctr_se, "ctr_hi": ctr + Z * ctr_se,
-                     "conv_clicks": int(g.conv_clicks.sum()), "orders": int(g.orders.sum()),
+                     "conv_clicks": int(g.conv_clicks), "orders": int(g.orders),
                      "conversion": cv, "conversion_se": cv_se,
                      "conversion_lo": cv - Z * cv_se, "conversion_hi": cv + Z * cv_se,
-                     "orders_per_user": g.user_orders.mean(),
-                     "orders_per_user_se": g.user_orders.std(ddof=1) / np.sqrt(len(g))})
+                     "orders_per_user": g.user_orders / n,
+                     "orders_per_user_se": (np.sqrt(g.opu_ss / (n - 1)) / np.sqrt(n)
+                                            if n > 1 else np.nan)})
     df = pd.DataFrame(rows)
     c = df.iloc[0]
     for m in ("ctr", "conversion", "orders_per_user"):
@@ -437,10 +467,12 @@ def online_ab(con, start, end, control: str = "popularity", planned_shares: dict
         df[f"{m}_significant"] = [bool(x["p_value"] < 0.05) for x in lifts]
         df.loc[0, [f"{m}_lift", f"{m}_lift_lo", f"{m}_lift_hi", f"{m}_p"]] = np.nan
         df.loc[0, f"{m}_significant"] = False
-    tot_ctr, tot_ctr_se = ratio_of_sums(u.groupby("user_id").clicks.sum(),
-                                        u.groupby("user_id").impressions.sum())
-    tot_cv, tot_cv_se = ratio_of_sums(u.groupby("user_id").orders.sum(),
-                                      u.groupby("user_id").conv_clicks.sum())
+    # every user is in one variant (checked above), so the users of all variants are the clusters
+    n_all = int(v.users.sum())
+    tot_ctr, tot_ctr_se = ratio_from_sums(n_all, v.clicks.sum(), v.impressions.sum(),
+                                          v.tot_ctr_ss.sum(min_count=1))
+    tot_cv, tot_cv_se = ratio_from_sums(n_all, v.orders.sum(), v.conv_clicks.sum(),
+                                        v.tot_cv_ss.sum(min_count=1))
     shares = planned_shares or {v: 1.0 for v in variants}
     srm = srm_test(df.users.to_numpy(), [shares[v] for v in variants], srm_alpha)
     return {"rows": df, "control": control, "srm_p": srm.p_value, "srm": srm.srm,
