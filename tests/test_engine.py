@@ -119,10 +119,12 @@ def test_spark_finds_the_tables_of_a_staged_folder_and_of_a_lake(tmp_path):
 def test_shuffle_partitions_are_set_for_spark_local_only():
     assert engine.spark_settings("local[2]")["spark.sql.shuffle.partitions"] == "8"
     assert engine.spark_settings("local[*]")["spark.sql.shuffle.partitions"] == "8"
+    # local mode: the driver is the executor, with half the machine's memory (not Spark's 1 GB)
+    assert int(engine.spark_settings("local[2]")["spark.driver.memory"].rstrip("g")) >= 1
     for master, remote in (("spark://h:7077", None), ("yarn", None), ("k8s://h", None),
                            ("local[2]", "sc://h:15002")):
         s = engine.spark_settings(master, remote)
-        assert "spark.sql.shuffle.partitions" not in s, (master, remote)
+        assert "spark.sql.shuffle.partitions" not in s and "spark.driver.memory" not in s, (master, remote)
         assert s["spark.sql.session.timeZone"] == "UTC"
         assert s["spark.sql.cteRecursionRowLimit"] == "-1"
 

@@ -23,6 +23,7 @@ import datetime as dt
 import decimal
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +217,19 @@ def spark_settings(master: str = "local[2]", remote: str | None = None) -> dict[
         # a few local cores: Spark's default 200 shuffle partitions would be mostly scheduling.
         # A cluster keeps its own default, which adaptive execution coalesces
         settings["spark.sql.shuffle.partitions"] = "8"
+        # local mode runs everything in the driver's JVM, whose default heap (1 GB) cannot
+        # broadcast a join side at 10 M users (measured: OutOfMemoryError in the referral
+        # walk): half the machine's memory, as DuckDB's own default memory limit takes
+        settings["spark.driver.memory"] = f"{_half_memory_gb()}g"
     return settings
+
+
+def _half_memory_gb() -> int:
+    try:
+        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):   # not a POSIX system: Spark's own default
+        return 1
+    return max(1, int(total / 2**30 / 2))
 
 
 def spark_session(master: str = "local[2]", remote: str | None = None, conf: dict | None = None):
