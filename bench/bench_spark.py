@@ -6,6 +6,7 @@ the facts compared (relative 1e-6) — the figures behind docs/scaling.md.
     python bench/bench_spark.py --data /tmp/sim1m --chapters growth,retention --master local[2]
     python bench/bench_spark.py --data /tmp/fission-10m --engines spark --chapters retention \\
         --conf spark.driver.memory=8g --trace /tmp/trace.txt
+    python bench/bench_spark.py --data /tmp/fission-10m --chapters growth --driver-sample 1000000
     python bench/bench_spark.py --data /tmp/fission-10m --inventory bench/results/spark-….json
 Needs `make setup-spark`. One Spark session serves all chapters (its start is not counted).
 The machine's load average is printed beside every figure: on a shared machine the seconds
@@ -141,12 +142,16 @@ def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def run(mod, con, year, trace=None):
-    """One chapter's facts on one connection: (facts, seconds, statement log)."""
+def run(mod, con, year, trace=None, driver_sample=None):
+    """One chapter's facts on one connection: (facts, seconds, statement log). With
+    ``driver_sample`` (the edition's engine.driver_sample) for the chapters that take it."""
+    import inspect
     from fission.notebook import jsonable
     timed = TimedConnection(con, trace)
+    kw = {"driver_sample": driver_sample} if driver_sample and \
+        "driver_sample" in inspect.signature(mod.facts).parameters else {}
     t = time.perf_counter()
-    facts = jsonable(mod.facts(timed, year, year - 1, 50))
+    facts = jsonable(mod.facts(timed, year, year - 1, 50, **kw))
     timed.flush()
     # DuckDB looks tables and columns up with statements, Spark asks its catalog: catalog
     # look-ups are not analysis statements, so not counted
@@ -224,6 +229,8 @@ def main() -> None:
     ap.add_argument("--conf", action="append", default=[], metavar="KEY=VALUE",
                     help="Spark conf, e.g. spark.driver.memory=8g (repeatable)")
     ap.add_argument("--year", type=int, default=2025)
+    ap.add_argument("--driver-sample", type=int, metavar="N",
+                    help="engine.driver_sample for the chapters that take it (3, 5, 6)")
     ap.add_argument("--out", help="JSON results (default bench/results/spark-<data>-<time>.json)")
     ap.add_argument("--trace", metavar="FILE",
                     help="append each statement's seconds as it completes (a long run that is "
@@ -262,7 +269,7 @@ def main() -> None:
             before, cpu0 = load(), mem.cpu()
             if trace:
                 print(f"# {slug} on {name}, load {before}", file=trace, flush=True)
-            facts[name], seconds, log = run(mod, con, args.year, trace)
+            facts[name], seconds, log = run(mod, con, args.year, trace, args.driver_sample)
             cpu = [b - a for a, b in zip(cpu0, mem.cpu())]
             times = sorted(s for s, _ in log)
             med = times[len(times) // 2] if times else 0.0
@@ -285,6 +292,7 @@ def main() -> None:
             print(f"{slug:<15} facts: {row['facts']}", flush=True)
         results.append(row)
         out.write_text(json.dumps({"data": args.data, "master": args.master, "conf": conf,
+                                   "driver_sample": args.driver_sample,
                                    "chapters": results}, indent=1, ensure_ascii=False))
     mem.stop()
     print(f"results: {out}")
