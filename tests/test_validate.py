@@ -413,3 +413,42 @@ def test_memory_limit_comes_from_the_environment(monkeypatch, tmp_path):
     assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0].startswith("117")  # MiB
     monkeypatch.delenv("FISSION_MEMORY_LIMIT")
     assert load.memory_cap() == "4GB" and load.memory_cap(None) is None
+
+
+def test_a_chapter_query_out_of_memory_runs_again_on_one_thread_and_restores_the_threads():
+    """fission.metrics._sql.query: DuckDB's advice for a statement that needs more memory on
+    several threads than the cap; the result is fetched before the threads are restored (the
+    next statement would replace it), and the chapter's other statements keep their threads."""
+    import duckdb
+    from fission.metrics._sql import query
+
+    class Result:
+        def __init__(self, frame):
+            self.frame = frame
+
+        def df(self):
+            return self.frame
+
+        def fetchone(self):
+            return self.frame
+
+    class Crowded:   # a DuckDB connection whose statement fits in memory on one thread only
+        def __init__(self):
+            self.sql, self.threads = [], 2
+
+        def execute(self, sql, params=None):
+            self.sql.append(sql)
+            if sql.startswith("SET threads="):
+                self.threads = int(sql.split("=")[1])
+                return Result(None)
+            if "current_setting('memory_limit')" in sql:
+                return Result(("4 GiB",))
+            if "current_setting('threads')" in sql:
+                return Result((self.threads,))
+            if self.threads > 1:
+                raise duckdb.OutOfMemoryException("Out of Memory Error: failed to pin block")
+            return Result(pd.DataFrame({"n": [1]}))
+
+    con = Crowded()
+    assert query(con, "SELECT median(x) FROM t").n.tolist() == [1]
+    assert con.threads == 2 and con.sql[-3:] == ["SET threads=1", "SELECT median(x) FROM t", "SET threads=2"]

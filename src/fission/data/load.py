@@ -23,6 +23,42 @@ def memory_cap(default: str | None = "4GB") -> str | None:
     return os.environ.get(MEMORY_LIMIT_ENV) or default
 
 
+class OutOfMemory(RuntimeError):
+    """A statement could not finish within DuckDB's memory cap, even on one thread."""
+
+
+def retry_on_one_thread(con, sql: str, memory_limit: str | None, what: str):
+    """``con.execute(sql)``; when DuckDB runs out of memory, again on one thread, which the
+    connection keeps (:func:`on_one_thread`)."""
+    try:
+        return con.execute(sql)
+    except duckdb.OutOfMemoryException:
+        return on_one_thread(con, sql, memory_limit, what)
+
+
+def on_one_thread(con, sql: str, memory_limit: str | None, what: str, params=None, keep: bool = True,
+                  fetch=None):
+    """``con.execute(sql, params)`` on one thread, after it ran out of memory on several. A hash
+    aggregate or join needs some memory per thread before it can spill to disk, and a holistic
+    aggregate (median) per group does not spill, so a cap that several threads exceed is often
+    enough for one (DuckDB's own advice; chapter 3's K-factor at 10 M users: out of memory at
+    4 GB on 2 threads, 34 s on one). ``keep``: stay on one thread afterwards (a run of heavy
+    checks), or go back to the previous setting (a chapter's other statements); then ``fetch``
+    takes the result first (e.g. ``lambda r: r.df()``): the next statement would replace it."""
+    before = None if keep else con.execute("SELECT current_setting('threads')").fetchone()[0]
+    con.execute("SET threads=1")
+    try:
+        result = con.execute(sql) if params is None else con.execute(sql, params)
+        return fetch(result) if fetch else result
+    except duckdb.OutOfMemoryException:
+        raise OutOfMemory(
+            f"DuckDB ran out of memory {what} (cap {memory_limit or 'none'}, one thread): set "
+            f"{MEMORY_LIMIT_ENV} higher (e.g. {MEMORY_LIMIT_ENV}=8GB) or close other programs") from None
+    finally:
+        if not keep:
+            con.execute(f"SET threads={int(before)}")
+
+
 def table_files(data_dir: Path, name: str) -> list[Path]:
     """The Parquet or CSV files holding ``name`` in ``data_dir`` (a file, or a folder of parts)."""
     data_dir = Path(data_dir)

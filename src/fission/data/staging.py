@@ -28,7 +28,8 @@ from ..faults import checkpoint
 from ..paths import REPO, STAGED
 from .contract import TABLES
 from .load import changed_references, memory_cap, table_files
-from .validate import (DUCK_TYPE, OutOfMemory, errors, q, raw_scan_sql, retry_on_one_thread,
+from .load import OutOfMemory, retry_on_one_thread
+from .validate import (DUCK_TYPE, errors, q, raw_scan_sql,
                        staged_schema, validate)
 
 MANIFEST = "manifest.json"

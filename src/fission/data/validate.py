@@ -25,7 +25,7 @@ import duckdb
 
 from .contract import TABLES, Column, Table
 from .footer import Footer, read_footer
-from .load import MEMORY_LIMIT_ENV, memory_cap, table_files
+from .load import MEMORY_LIMIT_ENV, OutOfMemory, memory_cap, retry_on_one_thread, table_files
 
 N_EXAMPLES = 3
 
@@ -312,26 +312,6 @@ class _Src:
         """Columns that identify a row in examples: the key, or the first two columns."""
         cols = list(self.table.key) or [c.name for c in self.table.columns[:2]]
         return [c for c in cols if c in self.stored]
-
-
-class OutOfMemory(RuntimeError):
-    """A check could not finish within DuckDB's memory cap, even on one thread."""
-
-
-def retry_on_one_thread(con, sql: str, memory_limit: str | None, what: str):
-    """``con.execute(sql)``; when DuckDB runs out of memory, again on one thread. A hash
-    aggregate or join needs some memory per thread before it can spill to disk, so a low cap
-    with several threads fails where one thread spills and finishes (DuckDB's own advice)."""
-    try:
-        return con.execute(sql)
-    except duckdb.OutOfMemoryException:
-        con.execute("SET threads=1")
-    try:
-        return con.execute(sql)
-    except duckdb.OutOfMemoryException:
-        raise OutOfMemory(
-            f"DuckDB ran out of memory {what} (cap {memory_limit or 'none'}, one thread): set "
-            f"{MEMORY_LIMIT_ENV} higher (e.g. {MEMORY_LIMIT_ENV}=8GB) or close other programs") from None
 
 
 class _Checker:

@@ -34,7 +34,16 @@ def check_period(period: str) -> str:
 
 
 def query(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pd.DataFrame:
-    return con.execute(sql, params or []).df()
+    """The result of ``sql`` as a DataFrame. On DuckDB, a statement that runs out of memory is
+    run again on one thread (fission.data.load.on_one_thread), then the connection's threads
+    are restored."""
+    try:
+        return con.execute(sql, params or []).df()
+    except duckdb.OutOfMemoryException:
+        from ..data.load import on_one_thread
+        cap = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+        return on_one_thread(con, sql, cap, "in a chapter's query", params, keep=False,
+                             fetch=lambda r: r.df())
 
 
 def _scalar(con, sql: str):
