@@ -12,7 +12,7 @@ import pytest
 from fission.data import validate as V
 from fission.data.footer import read_footer
 
-from test_validate import errs, one, valid_frames, write
+from test_validate import errs, one, valid_frames, write, write_parts
 
 
 def _stats(d):
@@ -59,11 +59,9 @@ def test_without_statistics_every_rule_is_scanned(tmp_path):
 def test_a_column_missing_from_one_part_is_not_settled(tmp_path):
     """Read by name, a part without the column gives nulls: its siblings' footers prove nothing."""
     frames = valid_frames()
-    d = write({k: v for k, v in frames.items() if k != "suppliers"}, tmp_path / "d")
-    (d / "suppliers").mkdir()
     s = frames["suppliers"]
-    s.iloc[:1].to_parquet(d / "suppliers" / "a.parquet", index=False)
-    s.iloc[1:].drop(columns=["region"]).to_parquet(d / "suppliers" / "b.parquet", index=False)
+    d = write_parts(frames, "suppliers", {"a.parquet": s.iloc[:1], "b.parquet": s.iloc[1:].drop(columns=["region"])},
+                    tmp_path / "d")
     assert one(V.validate(d), "not_null", "suppliers", "region").count == 1
 
 

@@ -132,13 +132,19 @@ def test_input_files_unchanged(tmp_path):
     assert before == after
 
 
+def write_parts(frames: dict[str, pd.DataFrame], table: str, parts: dict[str, pd.DataFrame], d: Path) -> Path:
+    """The tables of ``frames`` with ``table`` written as a folder of Parquet ``parts``."""
+    write({k: v for k, v in frames.items() if k != table}, d)
+    (d / table).mkdir()
+    for name, part in parts.items():
+        part.to_parquet(d / table / name, index=False)
+    return d
+
+
 def test_parts_directory(tmp_path):
     frames = valid_frames()
-    d = write({k: v for k, v in frames.items() if k != "orders"}, tmp_path / "d")
-    (d / "orders").mkdir()
     o = frames["orders"]
-    o.iloc[:2].to_parquet(d / "orders" / "part-0.parquet", index=False)
-    o.iloc[2:].to_parquet(d / "orders" / "part-1.parquet", index=False)
+    d = write_parts(frames, "orders", {"part-0.parquet": o.iloc[:2], "part-1.parquet": o.iloc[2:]}, tmp_path / "d")
     assert errs(V.validate(d)) == []
 
 

@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from .load import files_sql
+
 
 @dataclass(frozen=True)
 class ColumnStats:
@@ -84,7 +86,7 @@ def read_footer(con, files: list[Path], ints: set[str], reals: set[str]) -> Foot
     exactly: integers as integers, since ids beyond 2**53 do not survive a double); the others
     get null counts only. A column absent from some file reads as null there, so its
     statistics prove nothing."""
-    listing = ", ".join("'" + f.as_posix().replace("'", "''") + "'" for f in files)
+    listing = files_sql(files)
     groups = "stats_null_count IS DISTINCT FROM row_group_num_rows"   # row groups holding a value
     try:
         rows = con.execute(f"""
@@ -97,8 +99,8 @@ def read_footer(con, files: list[Path], ints: set[str], reals: set[str]) -> Foot
                        OR min_is_exact IS NOT DISTINCT FROM false OR max_is_exact IS NOT DISTINCT FROM false))
                        AS inexact,
                    sum(stats_nan_count) AS nans, count(*) - count(stats_nan_count) AS no_nan_count
-            FROM parquet_metadata([{listing}]) GROUP BY path_in_schema""").fetchall()
-        n_rows = con.execute(f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata([{listing}])").fetchone()[0]
+            FROM parquet_metadata({listing}) GROUP BY path_in_schema""").fetchall()
+        n_rows = con.execute(f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({listing})").fetchone()[0]
     except Exception:   # noqa: BLE001 - no statistics is not an error: the data are scanned instead
         return None
     cols = {}

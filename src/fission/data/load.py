@@ -69,12 +69,16 @@ def table_files(data_dir: Path, name: str) -> list[Path]:
     return []
 
 
+def files_sql(files: list[Path]) -> str:
+    """``files`` as a DuckDB list literal (a quote in a path doubled)."""
+    return "[" + ", ".join("'" + f.as_posix().replace("'", "''") + "'" for f in files) + "]"
+
+
 def scan_sql(files: list[Path]) -> str:
     """A DuckDB table function reading ``files`` (all Parquet or all CSV)."""
-    quoted = ", ".join(f"'{f.as_posix()}'" for f in files)
     if files[0].suffix == ".parquet":
-        return f"read_parquet([{quoted}])"
-    return f"read_csv([{quoted}], header=true, auto_detect=true)"
+        return f"read_parquet({files_sql(files)})"
+    return f"read_csv({files_sql(files)}, header=true, auto_detect=true)"
 
 
 def connect(data_dir: str | Path, memory_limit: str | None = "4GB",

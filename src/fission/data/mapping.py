@@ -31,7 +31,7 @@ import duckdb
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .contract import TABLES, Column
-from .load import memory_cap
+from .load import files_sql, memory_cap
 from .validate import DUCK_TYPE, ZONE_RE, lit, q
 
 #: the contract's clock: timestamps are UTC+8 wall time without a zone
@@ -364,10 +364,6 @@ _MACROS = [
 ]
 
 
-def _files_sql(files: list[Path]) -> str:
-    return "[" + ", ".join("'" + f.as_posix().replace("'", "''") + "'" for f in files) + "]"
-
-
 def _typed(col: Column, v: str, tz: str, unit: str, ts_format: str | None) -> str:
     """SQL turning the text/any value ``v`` into the contract type of ``col`` (NULL when unreadable)."""
     t = col.type
@@ -499,20 +495,20 @@ class _Run:
             opts = [f"header={'true' if s.header else 'false'}", "all_varchar=true", "union_by_name=true"]
             if delim:
                 opts.append(f"delim={lit(delim)}")
-            scan = f"read_csv({_files_sql(read)}, {', '.join(opts)})"
+            scan = f"read_csv({files_sql(read)}, {', '.join(opts)})"
         elif fmt == "parquet":
             info["files"] = [{"path": str(f)} for f in files]
-            scan = f"read_parquet({_files_sql(files)}, union_by_name=true)"
+            scan = f"read_parquet({files_sql(files)}, union_by_name=true)"
         elif fmt == "jsonl":
             info["files"] = [{"path": str(f), "encoding": "utf-8"} for f in files]
-            scan = f"read_json({_files_sql(files)}, format='newline_delimited', union_by_name=true)"
+            scan = f"read_json({files_sql(files)}, format='newline_delimited', union_by_name=true)"
         else:   # excel: each workbook's sheet to a private Parquet file first (excel_to_parquet)
             read = []
             for i, f in enumerate(files):
                 t = self.work / f"{name}-{i}.parquet"
                 info["files"].append({"path": str(f)} | excel_to_parquet(f, s, f"{self.lm.path}: sources.{name}", t))
                 read.append(t)
-            scan = f"read_parquet({_files_sql(read)}, union_by_name=true)"
+            scan = f"read_parquet({files_sql(read)}, union_by_name=true)"
         cols = [r[0] for r in self.sql(f"DESCRIBE SELECT * FROM {scan}", f"reading source {name}").fetchall()]
         if fmt in ("csv", "tsv") and len(cols) == 1 and s.delimiter is None:
             info["note"] = f"the header is one column ({cols[0][:40]!r}): set sources.{name}.delimiter"

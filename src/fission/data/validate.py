@@ -25,7 +25,8 @@ import duckdb
 
 from .contract import TABLES, Column, Table
 from .footer import Footer, read_footer
-from .load import MEMORY_LIMIT_ENV, OutOfMemory, memory_cap, retry_on_one_thread, table_files
+from .load import (MEMORY_LIMIT_ENV, OutOfMemory, files_sql, memory_cap, retry_on_one_thread,
+                   table_files)
 
 N_EXAMPLES = 3
 
@@ -242,16 +243,12 @@ def _encoding(f: Path) -> tuple[str, str] | None:
     return None
 
 
-def _files_sql(files: list[Path]) -> str:
-    return "[" + ", ".join("'" + f.as_posix().replace("'", "''") + "'" for f in files) + "]"
-
-
 def raw_scan_sql(files: list[Path]) -> str:
     """How the validator (and staging) read a table: Parquet as stored, CSV all as text so
     that a bad value is reported rather than silently changing the column's type."""
     if files[0].suffix == ".parquet":
-        return f"read_parquet({_files_sql(files)}, union_by_name=true)"
-    return f"read_csv({_files_sql(files)}, header=true, auto_detect=true, all_varchar=true, union_by_name=true)"
+        return f"read_parquet({files_sql(files)}, union_by_name=true)"
+    return f"read_csv({files_sql(files)}, header=true, auto_detect=true, all_varchar=true, union_by_name=true)"
 
 
 class _Src:
@@ -271,7 +268,7 @@ class _Src:
         self.part_types: dict[str, dict[str, list[Path]]] = {}
         if not self.csv and len(files) > 1:
             for f in files:
-                for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({_files_sql([f])})").fetchall():
+                for r in con.execute(f"DESCRIBE SELECT * FROM read_parquet({files_sql([f])})").fetchall():
                     self.part_types.setdefault(r[0], {}).setdefault(r[1], []).append(f)
 
     def schema(self) -> list[tuple[str, str]] | None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 import duckdb
 import pandas as pd
 
+from ..data.load import on_one_thread
+
 PERIODS = ("day", "week", "month", "quarter", "year")
 
 
@@ -40,7 +42,6 @@ def query(con: duckdb.DuckDBPyConnection, sql: str, params=None) -> pd.DataFrame
     try:
         return con.execute(sql, params or []).df()
     except duckdb.OutOfMemoryException:
-        from ..data.load import on_one_thread
         cap = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
         return on_one_thread(con, sql, cap, "in a chapter's query", params, keep=False,
                              fetch=lambda r: r.df())
